@@ -1,0 +1,1 @@
+"""IoT alarm node: stays connected to its site's edge and sounds on every alarm event."""

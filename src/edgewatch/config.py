@@ -1,0 +1,235 @@
+"""Typed settings for every node: defaults < TOML file < ``EDGEWATCH_*`` environment < command line.
+
+One TOML file can configure a whole host: each node reads its own table (``[camera]``, ``[alarm]``,
+``[edge]``, ``[cloud]``). Environment variables are the field names upper-cased behind ``EDGEWATCH_``
+(``EDGEWATCH_EDGE_URL``, ``EDGEWATCH_FPS`` ...), which is what containers and compose files use. A bad value
+fails at start with :class:`SettingsError`, whose message names the field and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edgewatch.protocol import Identifier
+
+ENV_PREFIX = "EDGEWATCH_"
+CONFIG_ENV = "EDGEWATCH_CONFIG"
+
+
+def _split_commas(value: Any) -> Any:
+    """Lists may be given as ``a,b,c`` on the command line and in the environment."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+IdentifierList = Annotated[list[Identifier], NoDecode, BeforeValidator(_split_commas)]
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names each bad field."""
+
+
+class NodeSettings(BaseSettings):
+    """Fields every node has."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    #: TOML table this node reads from a config file.
+    table: ClassVar[str] = ""
+
+    log_dir: Path | None = Field(
+        default=None, description="directory for this node's JSON-lines log file (stderr only when unset)"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="log level")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Command-line values arrive as init kwargs and win; the TOML table is passed the same way but
+        # below the environment (see load_settings), so the order here is init > env.
+        return init_settings, env_settings
+
+
+class ReconnectSettings(NodeSettings):
+    """Reconnection of IoT nodes to their edge: exponential backoff with jitter (python-socketio's)."""
+
+    edge_url: str = Field(default="http://127.0.0.1:8000", description="URL of this site's edge node")
+    reconnect_delay: float = Field(default=0.5, gt=0, description="first reconnect delay, seconds")
+    reconnect_delay_max: float = Field(default=10.0, gt=0, description="cap of the reconnect delay, seconds")
+    reconnect_jitter: float = Field(
+        default=0.5, ge=0, le=1, description="randomisation factor applied to every reconnect delay"
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="serve Prometheus metrics on this port (off when unset)"
+    )
+
+
+class CameraSettings(ReconnectSettings):
+    """A camera node: reads a source, limits the frame rate and streams JPEGs to its edge."""
+
+    table: ClassVar[str] = "camera"
+
+    camera_id: Identifier = Field(default="cam1", description="this camera's id, unique within its site")
+    site_id: Identifier = Field(default="site1", description="the site this camera belongs to")
+    source: str = Field(
+        default="",
+        description="video file, image folder, webcam index (e.g. 0) or rtsp/http URL; relative paths are "
+        "resolved from the working directory",
+    )
+    loop: bool = Field(default=False, description="restart a video file or image folder at its end")
+    fps: float = Field(default=1.0, gt=0, le=120, description="frames sent per second (a time-based limit)")
+    max_width: int | None = Field(default=None, ge=16, description="downscale frames wider than this")
+    jpeg_quality: int = Field(default=85, ge=1, le=100, description="JPEG quality of sent frames")
+    send_buffer: int = Field(
+        default=1, ge=1, le=100, description="newest frames kept while disconnected or while the edge is slow"
+    )
+    max_in_flight: int = Field(
+        default=2, ge=1, le=64, description="frames sent but not yet acknowledged before the camera waits"
+    )
+    max_frames: int | None = Field(default=None, ge=1, description="stop after sending this many frames")
+
+
+class AlarmSettings(ReconnectSettings):
+    """An alarm node: stays connected to its site's edge and sounds on every alarm event."""
+
+    table: ClassVar[str] = "alarm"
+
+    node_id: Identifier = Field(default="alarm1", description="this alarm node's id")
+    site_id: Identifier = Field(default="site1", description="the site whose alarms this node receives")
+    webhook_url: str | None = Field(default=None, description="also POST every alarm as JSON to this URL")
+    webhook_timeout: float = Field(default=5.0, gt=0, description="webhook request timeout, seconds")
+
+
+class EdgeSettings(NodeSettings):
+    """An edge node: receives frames, detects persons off the event loop, raises alarms."""
+
+    table: ClassVar[str] = "edge"
+
+    host: str = Field(default="127.0.0.1", description="listen address (0.0.0.0 in containers)")
+    port: int = Field(default=8000, ge=1, le=65535, description="listen port")
+    sites: IdentifierList = Field(default_factory=lambda: ["site1"], description="sites this edge serves")
+    cameras: IdentifierList = Field(
+        default_factory=list, description="allowed camera ids (empty: accept any camera of a served site)"
+    )
+    detector: Literal["nanodet", "yolo", "hog"] = Field(default="nanodet", description="person detector")
+    model_path: Path | None = Field(default=None, description="ONNX weights for the 'yolo' detector")
+    input_size: int = Field(default=416, ge=128, le=1280, multiple_of=32, description="detector input size")
+    confidence: float = Field(default=0.35, gt=0, lt=1, description="person confidence threshold")
+    iou: float = Field(default=0.5, gt=0, lt=1, description="NMS IoU threshold")
+    workers: int = Field(default=2, ge=1, le=32, description="detection worker threads")
+    model_threads: int = Field(default=1, ge=1, le=32, description="ONNX Runtime threads per inference")
+    frame_buffer: int = Field(
+        default=1, ge=1, le=100, description="frames buffered per camera (newest wins; older ones dropped)"
+    )
+    crop_padding: float = Field(default=0.1, ge=0, le=1, description="margin around person crops")
+    cloud_url: str | None = Field(default=None, description="cloud service URL (persons unverified when unset)")
+    cloud_token: SecretStr | None = Field(default=None, description="bearer token for the cloud service")
+
+
+class CloudSettings(NodeSettings):
+    """The cloud service: face recognition against known persons."""
+
+    table: ClassVar[str] = "cloud"
+
+    host: str = Field(default="127.0.0.1", description="listen address (0.0.0.0 in containers)")
+    port: int = Field(default=8080, ge=1, le=65535, description="listen port")
+    token: SecretStr | None = Field(
+        default=None, description="bearer token every client must send (EDGEWATCH_TOKEN); required"
+    )
+    backend: Literal["local", "rekognition"] = Field(default="local", description="face-recognition backend")
+    db_path: Path = Field(default=Path("edgewatch-faces.db"), description="SQLite store of the local backend")
+    match_threshold: float = Field(
+        default=0.363, gt=0, lt=1, description="local backend: cosine similarity to accept a match (SFace's)"
+    )
+    max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="largest accepted image")
+    collection_id: str = Field(
+        default="edgewatch", pattern=r"^[a-zA-Z0-9_.\-]+$", description="Rekognition collection id"
+    )
+    face_match_threshold: float = Field(
+        default=80.0, ge=0, le=100, description="Rekognition FaceMatchThreshold (percent)"
+    )
+    aws_region: str | None = Field(default=None, description="AWS region (boto3's default chain when unset)")
+
+    @field_validator("db_path")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+
+S = TypeVar("S", bound=NodeSettings)
+
+
+def _read_table(path: Path, table: str) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    section = data.get(table, {})
+    if not isinstance(section, dict):
+        raise SettingsError(f"config file {path}: [{table}] must be a table")
+    return section
+
+
+def _env_overrides(cls: type[NodeSettings]) -> set[str]:
+    return {name for name in cls.model_fields if f"{ENV_PREFIX}{name.upper()}" in os.environ}
+
+
+def load_settings(cls: type[S], config_file: Path | str | None = None, **overrides: Any) -> S:
+    """Build settings for one node. ``overrides`` (the command line) beat the environment, which beats the
+    TOML file (``config_file`` or ``$EDGEWATCH_CONFIG``), which beats the defaults."""
+    config_file = config_file or os.environ.get(CONFIG_ENV)
+    from_file = _read_table(Path(config_file), cls.table) if config_file else {}
+    unknown = sorted(set(from_file) - set(cls.model_fields))
+    if unknown:
+        raise SettingsError(
+            f"config file {config_file} [{cls.table}]: unknown setting(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(sorted(cls.model_fields))}"
+        )
+    env_set = _env_overrides(cls)
+    values = {k: v for k, v in from_file.items() if k not in env_set}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        raise SettingsError(_describe(cls, exc, set(overrides), env_set)) from None
+
+
+def _describe(cls: type[NodeSettings], exc: ValidationError, cli: set[str], env: set[str]) -> str:
+    lines = [f"invalid {cls.table or 'node'} settings:"]
+    for item in exc.errors(include_url=False):
+        name = str(item["loc"][0]) if item["loc"] else "?"
+        origin = (
+            "command line"
+            if name in cli
+            else f"env {ENV_PREFIX}{name.upper()}"
+            if name in env
+            else "config file or default"
+        )
+        lines.append(f"  {name} ({origin}): {item['msg']}")
+    return "\n".join(lines)
+
+
+def field_help(info: FieldInfo, name: str) -> str:
+    """Help text for a settings field, with its default and environment variable (used by the CLI)."""
+    if info.default_factory is not None:
+        default: Any = info.default_factory()  # type: ignore[call-arg]
+    else:
+        default = info.default
+    default_text = "unset" if default is None else default
+    return f"{info.description or name} (default: {default_text}; env {ENV_PREFIX}{name.upper()})"

@@ -1,0 +1,121 @@
+"""Durable alarm outbox: every alarm is written to SQLite before it is sent, and stays pending until an
+alarm node of its site acknowledges it.
+
+This is what makes "never silently drop an intruder" hold across an edge restart or an alarm node that is
+offline: pending alarms are re-sent periodically and to every alarm node that (re)connects, and alarm
+nodes de-duplicate by event id. SQLite calls are short but still block, so the async API runs them in a
+thread; one connection guarded by a lock keeps writes ordered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from edgewatch.protocol import AlarmEvent
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alarms (
+    event_id   TEXT PRIMARY KEY,
+    site_id    TEXT NOT NULL,
+    raised_at  REAL NOT NULL,
+    body       TEXT NOT NULL,
+    sent_count INTEGER NOT NULL DEFAULT 0,
+    last_sent  REAL,
+    acked_at   REAL,
+    acked_by   TEXT
+);
+CREATE INDEX IF NOT EXISTS alarms_pending ON alarms (site_id, acked_at);
+"""
+
+
+class AlarmStore:
+    """SQLite-backed alarm outbox (``:memory:`` works for tests that need no restart)."""
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # an alarm must survive a power cut once stored
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- synchronous core (called from a worker thread) ------------------------------------------------
+
+    def add(self, event: AlarmEvent) -> bool:
+        """Store an alarm; returns False when this event id is already stored."""
+        body = event.model_dump_json()
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO alarms (event_id, site_id, raised_at, body) VALUES (?, ?, ?, ?)",
+                (event.event_id, event.site_id, event.raised_at, body),
+            )
+            return cursor.rowcount == 1
+
+    def pending(self, site_id: str | None = None, *, not_sent_since: float | None = None) -> list[AlarmEvent]:
+        """Unacknowledged alarms, oldest first; optionally of one site, or not sent since a time."""
+        query = "SELECT body FROM alarms WHERE acked_at IS NULL"
+        params: list[object] = []
+        if site_id is not None:
+            query += " AND site_id = ?"
+            params.append(site_id)
+        if not_sent_since is not None:
+            query += " AND (last_sent IS NULL OR last_sent <= ?)"
+            params.append(not_sent_since)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY raised_at", params).fetchall()
+        return [AlarmEvent.model_validate_json(body) for (body,) in rows]
+
+    def mark_sent(self, event_id: str, when: float | None = None) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE alarms SET sent_count = sent_count + 1, last_sent = ? WHERE event_id = ?",
+                (when or time.time(), event_id),
+            )
+
+    def acknowledge(self, event_id: str, node_id: str, when: float | None = None) -> AlarmEvent | None:
+        """Record the first ack of an alarm. Returns the event on its first ack, None for a repeat or an
+        unknown id (so the caller can log the delivery latency exactly once)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM alarms WHERE event_id = ? AND acked_at IS NULL", (event_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            self._db.execute(
+                "UPDATE alarms SET acked_at = ?, acked_by = ? WHERE event_id = ?",
+                (when or time.time(), node_id, event_id),
+            )
+        return AlarmEvent.model_validate_json(row[0])
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            total, acked = self._db.execute(
+                "SELECT COUNT(*), COUNT(acked_at) FROM alarms"
+            ).fetchone()
+        return {"total": int(total), "acked": int(acked), "pending": int(total) - int(acked)}
+
+    # -- async facade (never blocks the event loop) ---------------------------------------------------
+
+    async def add_async(self, event: AlarmEvent) -> bool:
+        return await asyncio.to_thread(self.add, event)
+
+    async def pending_async(
+        self, site_id: str | None = None, *, not_sent_since: float | None = None
+    ) -> list[AlarmEvent]:
+        return await asyncio.to_thread(self.pending, site_id, not_sent_since=not_sent_since)
+
+    async def mark_sent_async(self, event_id: str) -> None:
+        await asyncio.to_thread(self.mark_sent, event_id)
+
+    async def acknowledge_async(self, event_id: str, node_id: str) -> AlarmEvent | None:
+        return await asyncio.to_thread(self.acknowledge, event_id, node_id)

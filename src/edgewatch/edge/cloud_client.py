@@ -1,0 +1,129 @@
+"""The edge's client of the cloud's ``POST /v1/identify``: reused connections, bounded concurrency,
+jittered retries for transient failures, and a circuit breaker.
+
+While the breaker is open the edge does not wait on a dead cloud: calls fail at once with
+:class:`CloudUnavailable`, the edge keeps detecting and tracking, and the persons it cannot verify become
+``unverified`` alarms (fail secure). Once the breaker's cool-down passes, one trial call decides whether
+verification resumes. Retries use tenacity and the breaker purgatory: both are small, maintained and async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import httpx
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from edgewatch.protocol import IdentifyResult, ProtocolError, decode
+from edgewatch.telemetry import get_logger
+
+log = get_logger(__name__)
+
+_BREAKER = "cloud-identify"
+
+
+class CloudError(Exception):
+    """Identification failed; the person stays unverified."""
+
+
+class CloudUnavailable(CloudError):
+    """The cloud cannot be reached, answered 5xx, or the breaker is open. Worth trying again later."""
+
+
+class CloudRejected(CloudError):
+    """The cloud refused the request itself (4xx: bad token, bad image). Retrying the same call won't help."""
+
+
+@dataclass(frozen=True, slots=True)
+class CloudClientOptions:
+    timeout: float = 5.0
+    attempts: int = 3
+    backoff_max: float = 2.0
+    max_concurrency: int = 4
+    breaker_failures: int = 3
+    breaker_cooldown: float = 5.0
+
+
+class CloudClient:
+    """Async client of one cloud service. Create it inside a running loop; ``aclose()`` when done."""
+
+    def __init__(self, base_url: str, token: str | None, options: CloudClientOptions | None = None) -> None:
+        self.options = options or CloudClientOptions()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=self.options.timeout,
+            limits=httpx.Limits(max_connections=self.options.max_concurrency),
+        )
+        self._slots = asyncio.Semaphore(self.options.max_concurrency)
+        self._breakers = AsyncCircuitBreakerFactory(
+            default_threshold=self.options.breaker_failures,
+            default_ttl=self.options.breaker_cooldown,
+            exclude=[CloudRejected],
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def identify(
+        self, image_jpeg: bytes, *, site_id: str, camera_id: str, trace_id: str
+    ) -> IdentifyResult:
+        """Ask the cloud who is in ``image_jpeg``; raises :class:`CloudError` when there is no answer."""
+        started = time.perf_counter()
+        try:
+            breaker = await self._breakers.get_breaker(_BREAKER)
+            async with breaker:
+                result = await self._identify_with_retries(image_jpeg, site_id, camera_id, trace_id)
+        except OpenedState:
+            log.warning("cloud_request_skipped", trace_id=trace_id, reason="circuit_open")
+            raise CloudUnavailable("cloud circuit breaker is open") from None
+        except CloudError as exc:
+            log.warning(
+                "cloud_request_failed", trace_id=trace_id, error=str(exc),
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            raise
+        log.info(
+            "cloud_request", trace_id=trace_id, camera_id=camera_id, verdict=result.verdict.value,
+            faces=len(result.faces), ms=round((time.perf_counter() - started) * 1000, 2),
+            cloud_ms=result.elapsed_ms,
+        )
+        return result
+
+    async def _identify_with_retries(
+        self, image_jpeg: bytes, site_id: str, camera_id: str, trace_id: str
+    ) -> IdentifyResult:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.options.attempts),
+            wait=wait_random_exponential(multiplier=0.1, max=self.options.backoff_max),
+            retry=retry_if_exception_type(CloudUnavailable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._post(image_jpeg, site_id, camera_id, trace_id)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _post(self, image_jpeg: bytes, site_id: str, camera_id: str, trace_id: str) -> IdentifyResult:
+        async with self._slots:
+            try:
+                response = await self._http.post(
+                    "/v1/identify",
+                    files={"image": ("crop.jpg", image_jpeg, "image/jpeg")},
+                    data={"site_id": site_id, "camera_id": camera_id, "trace_id": trace_id},
+                )
+            except httpx.HTTPError as exc:  # connect errors, timeouts, broken connections
+                raise CloudUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise CloudUnavailable(f"cloud answered {response.status_code}: {response.text[:200]}")
+        if response.status_code >= 400:
+            raise CloudRejected(f"cloud answered {response.status_code}: {response.text[:200]}")
+        try:
+            return decode(IdentifyResult, response.json())
+        except (ValueError, ProtocolError) as exc:
+            raise CloudUnavailable(f"cloud answer is not an IdentifyResult: {exc}") from exc

@@ -1,0 +1,1 @@
+"""edgewatch sim layer."""

@@ -1,0 +1,133 @@
+"""Fixtures shared by the whole suite: shared test data, free loopback ports, real servers and processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the repo; tests using it are skipped when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent")
+    return SHARED_DATA
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+class ThreadedServer:
+    """A real uvicorn server on loopback, in a thread, for tests that talk HTTP/Socket.IO to an app."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        import uvicorn
+
+        self.port = port or free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn on port {self.port} did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., ThreadedServer]]:
+    """``serve(app, port=None)`` starts a real uvicorn server on 127.0.0.1; all are stopped afterwards."""
+    servers: list[ThreadedServer] = []
+
+    def start(app: Any, port: int | None = None) -> ThreadedServer:
+        server = ThreadedServer(app, port).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        server.stop()
+
+
+class NodeProcess:
+    """An ``edgewatch`` sub-command run as a real child process; ended by its own PID only."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        full_env = {**os.environ, **(env or {})}
+        self.args = args
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edgewatch", *args],
+            env=full_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def stop(self, timeout: float = 10.0) -> tuple[str, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                return self.proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.communicate()
+
+
+@pytest.fixture
+def node_process() -> Iterator[Callable[..., NodeProcess]]:
+    """``node_process(["edge", "--port", "..."], env={...})`` runs a real node; all are stopped afterwards."""
+    started: list[NodeProcess] = []
+
+    def start(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> NodeProcess:
+        node = NodeProcess(args, env, cwd)
+        started.append(node)
+        return node
+
+    yield start
+    for node in reversed(started):
+        node.stop()
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Poll ``predicate`` on the running loop until it holds or fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def until() -> Callable[..., Any]:
+    return wait_until

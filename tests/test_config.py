@@ -1,0 +1,61 @@
+"""Settings: defaults < TOML file < environment < command line, and failures that name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgewatch.config import CameraSettings, CloudSettings, EdgeSettings, SettingsError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "edgewatch.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_precedence_file_env_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path, '[camera]\nfps = 2.0\ncamera_id = "door"\njpeg_quality = 70\n[edge]\nport = 9001\n')
+    monkeypatch.setenv("EDGEWATCH_FPS", "3.5")
+    settings = load_settings(CameraSettings, config, jpeg_quality=60)
+    assert settings.camera_id == "door"  # from the file
+    assert settings.fps == 3.5  # env beats file
+    assert settings.jpeg_quality == 60  # command line beats everything
+    assert load_settings(EdgeSettings, config).port == 9001  # each node reads its own table
+
+
+def test_defaults_are_documented() -> None:
+    for cls in (CameraSettings, EdgeSettings, CloudSettings):
+        for name, info in cls.model_fields.items():
+            assert info.description, f"{cls.__name__}.{name} has no description"
+
+
+def test_bad_value_names_field_and_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEWATCH_INPUT_SIZE", "333")
+    with pytest.raises(SettingsError, match=r"input_size \(env EDGEWATCH_INPUT_SIZE\).*multiple of 32"):
+        load_settings(EdgeSettings)
+    with pytest.raises(SettingsError, match=r"fps \(command line\)"):
+        load_settings(CameraSettings, fps="-1")
+
+
+def test_unknown_key_and_broken_file(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="unknown setting.*fsp"):
+        load_settings(CameraSettings, write(tmp_path, "[camera]\nfsp = 2\n"))
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(CameraSettings, write(tmp_path, "[camera\n"))
+    with pytest.raises(SettingsError, match="not found"):
+        load_settings(CameraSettings, tmp_path / "missing.toml")
+
+
+def test_lists_accept_commas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEWATCH_SITES", "north, south")
+    assert load_settings(EdgeSettings).sites == ["north", "south"]
+    assert load_settings(EdgeSettings, cameras="a,b").cameras == ["a", "b"]
+    with pytest.raises(SettingsError, match="sites"):
+        load_settings(EdgeSettings, sites="bad site!")
+
+
+def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEWATCH_CONFIG", str(write(tmp_path, "[cloud]\nport = 9999\n")))
+    assert load_settings(CloudSettings).port == 9999
