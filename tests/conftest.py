@@ -46,7 +46,7 @@ class ThreadedServer:
         import uvicorn
 
         self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", log_config=None)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
 
@@ -84,24 +84,41 @@ def serve() -> Iterator[Callable[..., ThreadedServer]]:
 
 
 class NodeProcess:
-    """An ``edgewatch`` sub-command run as a real child process; ended by its own PID only."""
+    """An ``edgewatch`` sub-command run as a real child process; ended by its own PID only.
+
+    Output goes to files, not pipes: a chatty node must never block on a full pipe nobody reads.
+    """
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        import tempfile
+
         full_env = {**os.environ, **(env or {})}
         self.args = args
+        self._out = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+        self._err = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edgewatch", *args],
-            env=full_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=full_env, cwd=cwd, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL, text=True,
         )
+
+    def output(self) -> tuple[str, str]:
+        """Everything the node wrote so far to stdout and stderr."""
+        texts = []
+        for handle in (self._out, self._err):
+            handle.flush()
+            handle.seek(0)
+            texts.append(handle.read())
+        return texts[0], texts[1]
 
     def stop(self, timeout: float = 10.0) -> tuple[str, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                return self.proc.communicate(timeout=timeout)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        return self.proc.communicate()
+                self.proc.wait()
+        return self.output()
 
 
 @pytest.fixture

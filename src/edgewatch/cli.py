@@ -23,6 +23,9 @@ COMMANDS: dict[str, str] = {
     "cloud": "edgewatch.cloud.command",
     "persons": "edgewatch.cloud.persons_command",
     "identify": "edgewatch.cloud.identify_command",
+    "demo": "edgewatch.sim.command",
+    "collect": "edgewatch.report.collect_command",
+    "report": "edgewatch.report.command",
 }
 
 

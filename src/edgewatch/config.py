@@ -125,10 +125,15 @@ class EdgeSettings(NodeSettings):
     cameras: IdentifierList = Field(
         default_factory=list, description="allowed camera ids (empty: accept any camera of a served site)"
     )
-    detector: Literal["nanodet", "yolo", "hog"] = Field(default="nanodet", description="person detector")
+    detector: Literal["nanodet", "yolo"] = Field(
+        default="nanodet", description="person detector: bundled NanoDet, or 'yolo' with your own YOLOv8-style ONNX"
+    )
     model_path: Path | None = Field(default=None, description="ONNX weights for the 'yolo' detector")
-    input_size: int = Field(default=416, ge=128, le=1280, multiple_of=32, description="detector input size")
-    confidence: float = Field(default=0.35, gt=0, lt=1, description="person confidence threshold")
+    input_size: int = Field(
+        default=320, ge=128, le=1280, multiple_of=32,
+        description="detector input size (320: fastest, and on the WiseNET frames the best-scoring of 320/416/640)",
+    )
+    confidence: float = Field(default=0.4, gt=0, lt=1, description="person confidence threshold")
     iou: float = Field(default=0.5, gt=0, lt=1, description="NMS IoU threshold")
     workers: int = Field(default=2, ge=1, le=32, description="detection worker threads")
     model_threads: int = Field(default=1, ge=1, le=32, description="ONNX Runtime threads per inference")
@@ -138,6 +143,24 @@ class EdgeSettings(NodeSettings):
     crop_padding: float = Field(default=0.1, ge=0, le=1, description="margin around person crops")
     cloud_url: str | None = Field(default=None, description="cloud service URL (persons unverified when unset)")
     cloud_token: SecretStr | None = Field(default=None, description="bearer token for the cloud service")
+    cloud_timeout: float = Field(default=5.0, gt=0, description="timeout of one cloud request, seconds")
+    cloud_concurrency: int = Field(default=4, ge=1, le=64, description="cloud requests in flight at once")
+    verify_interval: float = Field(
+        default=2.0, ge=0, description="minimum seconds between two cloud requests about one track"
+    )
+    verify_attempts: int = Field(default=3, ge=1, le=20, description="answered cloud requests per track, at most")
+    verify_timeout: float = Field(
+        default=10.0, gt=0, description="seconds to establish a track's identity before an unverified alarm"
+    )
+    track_max_age: float = Field(
+        default=3.0, gt=0, description="seconds a track survives without detections (missed frames)"
+    )
+    alarm_db: Path = Field(
+        default=Path("edgewatch-alarms.db"), description="SQLite outbox of alarms not yet acknowledged"
+    )
+    alarm_resend_interval: float = Field(
+        default=5.0, gt=0, description="seconds between re-sends of an unacknowledged alarm"
+    )
 
 
 class CloudSettings(NodeSettings):

@@ -75,7 +75,11 @@ def new_event_id() -> str:
 class Message(BaseModel):
     """Base of every wire message: strict fields, immutable, carrying the protocol version."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # Bytes (JPEG frames, snapshots) travel as Socket.IO binary attachments; in JSON (the edge's alarm
+    # outbox, logs) they are base64.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=False, ser_json_bytes="base64", val_json_bytes="base64"
+    )
 
     v: Literal[1] = PROTOCOL_VERSION
 

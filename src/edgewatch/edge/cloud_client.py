@@ -71,25 +71,27 @@ class CloudClient:
         await self._http.aclose()
 
     async def identify(
-        self, image_jpeg: bytes, *, site_id: str, camera_id: str, trace_id: str
+        self, image_jpeg: bytes, *, site_id: str, camera_id: str, trace_id: str, track_id: int | None = None
     ) -> IdentifyResult:
-        """Ask the cloud who is in ``image_jpeg``; raises :class:`CloudError` when there is no answer."""
+        """Ask the cloud who is in ``image_jpeg``; raises :class:`CloudError` when there is no answer.
+        ``track_id`` only labels the log lines (requests per track are counted from them)."""
         started = time.perf_counter()
         try:
             breaker = await self._breakers.get_breaker(_BREAKER)
             async with breaker:
                 result = await self._identify_with_retries(image_jpeg, site_id, camera_id, trace_id)
         except OpenedState:
-            log.warning("cloud_request_skipped", trace_id=trace_id, reason="circuit_open")
+            log.warning("cloud_request_skipped", trace_id=trace_id, camera_id=camera_id, track_id=track_id,
+                        reason="circuit_open")
             raise CloudUnavailable("cloud circuit breaker is open") from None
         except CloudError as exc:
             log.warning(
-                "cloud_request_failed", trace_id=trace_id, error=str(exc),
+                "cloud_request_failed", trace_id=trace_id, camera_id=camera_id, track_id=track_id, error=str(exc),
                 ms=round((time.perf_counter() - started) * 1000, 2),
             )
             raise
         log.info(
-            "cloud_request", trace_id=trace_id, camera_id=camera_id, verdict=result.verdict.value,
+            "cloud_request", trace_id=trace_id, camera_id=camera_id, track_id=track_id, verdict=result.verdict.value,
             faces=len(result.faces), ms=round((time.perf_counter() - started) * 1000, 2),
             cloud_ms=result.elapsed_ms,
         )

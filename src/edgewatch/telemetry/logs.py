@@ -65,6 +65,12 @@ def configure_logging(node: str, log_dir: Path | None = None, level: str = "INFO
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(level)
+    # uvicorn installs its own handlers with propagate=False when started with its default log config;
+    # hand its records back to the root so they become JSON lines too.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        third_party = logging.getLogger(name)
+        third_party.handlers.clear()
+        third_party.propagate = True
     for name in _NOISY:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     return log_file
@@ -85,5 +91,11 @@ def _bind_node(node: str) -> Any:
 
 
 def get_logger(name: str | None = None, **bound: Any) -> structlog.stdlib.BoundLogger:
-    """A logger whose calls produce JSON lines: ``log.info("frame_received", trace_id=..., ms=...)``."""
-    return structlog.stdlib.get_logger(name).bind(**bound)
+    """A logger whose calls produce JSON lines: ``log.info("frame_received", trace_id=..., ms=...)``.
+
+    Without ``bound`` values the lazy proxy is returned unbound, so a module-level logger created before
+    :func:`configure_logging` still follows the configuration made later (binding would freeze the
+    defaults in place).
+    """
+    logger = structlog.stdlib.get_logger(name)
+    return logger.bind(**bound) if bound else logger  # type: ignore[no-any-return]

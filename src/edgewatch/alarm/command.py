@@ -1,0 +1,51 @@
+"""Run an alarm node: receive the site's alarms from its edge and sound them.
+
+Stays connected to the edge (reconnecting with backoff), acknowledges every alarm by event id and acts on
+each once: a line on standard output, plus a JSON POST to a webhook when one is configured (the snapshot
+bytes are left out of the webhook body; ``snapshot_bytes`` gives their size).
+
+Examples:
+  edgewatch alarm --edge-url http://edge:8000 --site-id site1 --node-id hall
+  edgewatch alarm --webhook-url http://127.0.0.1:9000/alarms --webhook-timeout 3
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from edgewatch.cli_support import add_settings_options, settings_from_args
+from edgewatch.config import AlarmSettings
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_settings_options(parser, AlarmSettings)
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = settings_from_args(AlarmSettings, args)
+    import asyncio
+    import sys
+
+    from edgewatch.alarm.node import AlarmNode
+    from edgewatch.camera.supervise import run_until_signalled
+    from edgewatch.telemetry.logs import configure_logging, get_logger
+
+    configure_logging(f"alarm-{settings.node_id}", settings.log_dir, settings.log_level)
+
+    async def serve(node: AlarmNode) -> AlarmNode:
+        await run_until_signalled(node.run(), node.stop)
+        return node
+
+    try:
+        node = AlarmNode(settings)
+    except ValueError as exc:  # a webhook URL that cannot be used
+        sys.stderr.write(f"edgewatch: invalid alarm settings: {exc}\n")
+        return 2
+    try:
+        asyncio.run(serve(node))
+    except OSError as exc:  # e.g. the metrics port is taken
+        get_logger("edgewatch.alarm").error("alarm_node_failed", error=str(exc))
+        sys.stderr.write(f"edgewatch alarm: {exc}\n")
+        return 1
+    sys.stdout.write(f"alarm node {settings.node_id}: {len(node.received)} alarm(s) received\n")
+    return 0

@@ -1,0 +1,162 @@
+"""The alarm node: stays connected to its site's edge, acknowledges every alarm and acts on each once.
+
+The edge re-sends an alarm until some node of the site acknowledges it, so this node acknowledges every
+copy (its ack may have been lost) but acts only on the first (de-duplication by event id). The ack goes out
+before any action runs and never waits for one: a slow webhook must not make the edge re-send. An alarm for
+another site is logged and left unacknowledged (acknowledging it would tell the edge it was handled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, TextIO
+
+from edgewatch.alarm.actions import ConsoleAction, WebhookAction
+from edgewatch.camera.link import EdgeLink
+from edgewatch.config import AlarmSettings
+from edgewatch.protocol import (
+    AlarmAck,
+    AlarmEvent,
+    Hello,
+    NodeRole,
+    ProtocolError,
+    SocketEvent,
+    decode,
+    encode,
+)
+from edgewatch.telemetry.logs import get_logger
+from edgewatch.telemetry.metrics import AlarmNodeMetrics, serve_metrics
+
+AlarmCallback = Callable[[AlarmEvent], Awaitable[Any] | Any]
+
+
+class AlarmNode:
+    """One alarm node. ``await run()`` until ``await stop()``; ``received`` lists unique alarms in order."""
+
+    def __init__(
+        self,
+        settings: AlarmSettings,
+        on_alarm: AlarmCallback | None = None,
+        *,
+        console: bool = True,
+        console_stream: TextIO | None = None,
+        webhook_attempts: int = 3,
+        webhook_backoff: float = 0.5,
+        metrics_host: str = "0.0.0.0",
+        remember: int = 10_000,
+    ) -> None:
+        self.settings = settings
+        self.metrics = AlarmNodeMetrics()
+        self.metrics_host = metrics_host
+        self.log = get_logger(__name__, node_id=settings.node_id)
+        self.received: list[AlarmEvent] = []
+        self.acks_sent = 0
+        self.duplicates = 0
+        self.ignored = 0
+        self._remember = remember
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._actions: list[AlarmCallback] = []
+        if console:
+            self._actions.append(ConsoleAction(console_stream))
+        self.webhook: WebhookAction | None = None
+        if settings.webhook_url:
+            self.webhook = WebhookAction(
+                settings.webhook_url, settings.node_id, settings.webhook_timeout, webhook_attempts,
+                webhook_backoff, on_failure=self.metrics.webhook_failures.inc,
+            )
+            self._actions.append(self.webhook)
+        if on_alarm is not None:
+            self._actions.append(on_alarm)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stop = asyncio.Event()
+        self.link = EdgeLink(
+            settings, Hello(role=NodeRole.ALARM, node_id=settings.node_id, site_id=settings.site_id),
+            on_connect=lambda: self.metrics.connected.set(1),
+            on_disconnect=lambda _reason: self.metrics.connected.set(0),
+        )
+        self.connected: asyncio.Event = self.link.connected
+        self.link.on(SocketEvent.ALARM, self._on_alarm)
+        self.link.on(SocketEvent.ERROR, self._on_error)
+
+    async def run(self) -> None:
+        s = self.settings
+        server = serve_metrics(self.metrics.registry, s.metrics_port, self.metrics_host) if s.metrics_port is not None else None
+        self.log.info("alarm_node_started", site_id=s.site_id, edge_url=s.edge_url,
+                      webhook=self.webhook is not None)
+        await self.link.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.link.close()
+            if self._tasks:  # let running actions (a webhook retry) finish, within reason
+                _done, pending = await asyncio.wait(set(self._tasks), timeout=s.webhook_timeout)
+                for task in pending:
+                    task.cancel()
+            if self.webhook is not None:
+                await self.webhook.aclose()
+            if server is not None:
+                server.shutdown()
+            self.log.info("alarm_node_stopped", received=len(self.received), duplicates=self.duplicates,
+                          ignored=self.ignored, acks_sent=self.acks_sent)
+
+    async def stop(self) -> None:
+        self._stop.set()
+
+    async def _on_error(self, payload: Any) -> None:
+        self.log.warning("edge_error", detail=str(payload)[:300])
+
+    async def _on_alarm(self, payload: Any) -> None:
+        try:
+            event = decode(AlarmEvent, payload)
+        except ProtocolError as exc:
+            self.ignored += 1
+            self.log.warning("alarm_rejected", error=str(exc))
+            return
+        if event.site_id != self.settings.site_id:
+            self.ignored += 1
+            self.log.warning("alarm_other_site", trace_id=event.trace_id, event_id=event.event_id,
+                             site_id=event.site_id, own_site_id=self.settings.site_id)
+            return
+        acked = await self.link.emit(SocketEvent.ALARM_ACK,
+                                     encode(AlarmAck(event_id=event.event_id, node_id=self.settings.node_id)))
+        self.acks_sent += acked
+        if event.event_id in self._seen:
+            self.duplicates += 1
+            self.metrics.duplicates.inc()
+            self.log.info("alarm_duplicate", trace_id=event.trace_id, event_id=event.event_id, acked=acked)
+            return
+        self._remember_id(event.event_id)
+        self.received.append(event)
+        self.metrics.alarms.labels(str(event.reason)).inc()
+        self.log.info(
+            "alarm_received", trace_id=event.trace_id, event_id=event.event_id, site_id=event.site_id,
+            camera_id=event.camera_id, reason=str(event.reason), track_id=event.track_id, detail=event.detail,
+            raised_at=event.raised_at, acked=acked,
+        )
+        for action in self._actions:
+            self._spawn(action, event)
+
+    def _remember_id(self, event_id: str) -> None:
+        self._seen[event_id] = None
+        while len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+        if len(self.received) > self._remember:
+            del self.received[: len(self.received) - self._remember]
+
+    def _spawn(self, action: AlarmCallback, event: AlarmEvent) -> None:
+        async def guarded() -> None:
+            try:
+                result = action(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:  # noqa: BLE001 - an action's failure never stops the node
+                self.log.error("alarm_action_failed", trace_id=event.trace_id, event_id=event.event_id,
+                               action=type(action).__name__, error=f"{type(exc).__name__}: {exc}")
+
+        task = asyncio.create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+

@@ -1,0 +1,141 @@
+"""An IoT node's Socket.IO connection to its site's edge, shared by camera and alarm nodes.
+
+Connects at once and keeps trying: python-socketio's own reconnection (exponential backoff from
+``reconnect_delay`` to ``reconnect_delay_max`` with ``reconnect_jitter`` randomisation) covers the first
+connection (``connect(retry=True)``) and dropped transports; a session the edge itself closed or refused,
+which python-socketio does not retry, is retried here with the same backoff. Imports only socketio and the
+protocol, so the alarm image needs no OpenCV.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from edgewatch.config import ReconnectSettings
+from edgewatch.protocol import Hello, encode
+from edgewatch.telemetry.logs import get_logger
+
+Handler = Callable[..., Awaitable[Any] | Any]
+
+
+class EdgeLink:
+    """One long-lived connection to the edge. ``connected`` is set while the session is up."""
+
+    def __init__(
+        self,
+        settings: ReconnectSettings,
+        hello: Hello,
+        on_connect: Callable[[], Any] | None = None,
+        on_disconnect: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.hello = hello
+        self.log = get_logger(__name__, node_id=hello.node_id, role=str(hello.role))
+        self.connected = asyncio.Event()
+        self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
+        self._closing = False
+        self._restart = asyncio.Event()  # set when the session ended and python-socketio will not retry
+        self._task: asyncio.Task[None] | None = None
+        self.connects = 0
+        self.sio = socketio.AsyncClient(
+            reconnection=True,
+            reconnection_attempts=0,  # forever
+            reconnection_delay=settings.reconnect_delay,
+            reconnection_delay_max=settings.reconnect_delay_max,
+            randomization_factor=settings.reconnect_jitter,
+            handle_sigint=False,  # the command installs its own SIGINT/SIGTERM handling
+            logger=False,
+            engineio_logger=False,
+        )
+        self.sio.on("connect", self._connected)
+        self.sio.on("disconnect", self._disconnected)
+        self.sio.on("connect_error", self._connect_error)
+
+    def on(self, event: str, handler: Handler) -> None:
+        """Handle a server event (``frame_ack``, ``alarm``, ``error`` ...)."""
+        self.sio.on(event, handler)
+
+    async def _connected(self) -> None:
+        self.connects += 1
+        self.connected.set()
+        self.log.info("connected", edge_url=self.settings.edge_url, sid=self.sio.sid, connects=self.connects)
+        if self._on_connect is not None:
+            await _maybe_await(self._on_connect())
+
+    async def _disconnected(self, reason: Any = None) -> None:
+        self.connected.clear()
+        reason_text = str(getattr(reason, "value", reason) or "unknown")
+        log = self.log.info if self._closing else self.log.warning
+        log("disconnected", edge_url=self.settings.edge_url, reason=reason_text)
+        if reason == self.sio.reason.SERVER_DISCONNECT and not self._closing:
+            self._restart.set()  # the edge closed the session: python-socketio will not reconnect
+        if self._on_disconnect is not None:
+            await _maybe_await(self._on_disconnect(reason_text))
+
+    async def _connect_error(self, data: Any = None) -> None:
+        self.log.warning("connect_error", edge_url=self.settings.edge_url, error=str(data))
+
+    async def start(self) -> None:
+        """Start connecting in the background; returns at once."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._maintain(), name=f"edge-link-{self.hello.node_id}")
+
+    async def _maintain(self) -> None:
+        delay = self.settings.reconnect_delay
+        while not self._closing:
+            self._restart.clear()
+            try:
+                await self.sio.connect(
+                    self.settings.edge_url, auth=encode(self.hello), retry=True, wait_timeout=5,
+                )
+            except socketio.exceptions.ConnectionError as exc:
+                if self._closing:
+                    return
+                # Refused by the edge (e.g. unknown camera) or the handshake timed out: back off and retry.
+                self.log.warning("connect_failed", edge_url=self.settings.edge_url, error=str(exc),
+                                 retry_in_s=round(delay, 2))
+                await asyncio.sleep(self._jitter(delay))
+                delay = min(delay * 2, self.settings.reconnect_delay_max)
+                continue
+            delay = self.settings.reconnect_delay
+            await self._restart.wait()
+            if not self._closing:
+                await asyncio.sleep(self._jitter(delay))
+
+    def _jitter(self, delay: float) -> float:
+        return max(0.0, delay + self.settings.reconnect_jitter * (2 * random.random() - 1))
+
+    async def emit(self, event: str, data: Any) -> bool:
+        """Send one event; False (nothing sent) while disconnected."""
+        if not self.connected.is_set():
+            return False
+        try:
+            await self.sio.emit(event, data)
+        except socketio.exceptions.SocketIOError as exc:
+            self.log.warning("emit_failed", socket_event=event, error=str(exc))
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Disconnect and stop reconnecting."""
+        self._closing = True
+        self._restart.set()
+        if self._task is not None:  # ends a first connection still retrying
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        with contextlib.suppress(Exception):  # disconnects, or aborts python-socketio's reconnect task
+            await asyncio.wait_for(self.sio.shutdown(), timeout=5)
+        self.connected.clear()
+
+
+async def _maybe_await(value: Any) -> None:
+    if asyncio.iscoroutine(value):
+        await value

@@ -1,0 +1,345 @@
+"""The edge node as one ASGI app: Socket.IO for cameras and alarm nodes, plus health, readiness and metrics.
+
+The event loop only moves messages: frames go into per-camera newest-wins buffers, ``workers`` coroutines
+hand them to a thread pool for decoding and detection (ONNX Runtime releases the GIL), and the results come
+back to the loop for the ack, tracking, cloud verification and alarms. So a connection, a frame or a ping is
+accepted at any time, however long a model runs.
+
+Sockets: a client connects with a :class:`~edgewatch.protocol.Hello` as Socket.IO ``auth``; the edge refuses
+sites it does not serve and cameras it does not know (when a camera list is set). Cameras send ``frame``,
+alarm nodes receive ``alarm`` and answer ``alarm_ack``; anything malformed is answered with ``error`` and
+changes nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from edgewatch.config import EdgeSettings
+from edgewatch.edge.alarm_dispatch import AlarmDispatcher, site_room
+from edgewatch.edge.alarm_store import AlarmStore
+from edgewatch.edge.detection import PersonDetector
+from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, ProcessedFrame
+from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
+from edgewatch.edge.verification import FrameContext, VerificationService
+from edgewatch.protocol import (
+    MAX_FRAME_BYTES,
+    AlarmAck,
+    ErrorMessage,
+    Frame,
+    FrameAck,
+    FrameStatus,
+    Hello,
+    NodeRole,
+    ProtocolError,
+    SocketEvent,
+    decode,
+    encode,
+)
+from edgewatch.telemetry import get_logger
+from edgewatch.telemetry.metrics import EdgeMetrics
+
+log = get_logger(__name__)
+
+DetectorSource = PersonDetector | Callable[[], PersonDetector]
+
+#: How often tracks are checked for the unverified-alarm timeout when no frames arrive.
+TIMEOUT_CHECK_INTERVAL = 0.5
+
+
+@dataclass(slots=True)
+class EdgeStatus:
+    ready: bool = False
+    detector: str | None = None
+    error: str | None = None
+
+
+class EdgeNode:
+    """All state of one edge process. ``app`` is the ASGI application to serve."""
+
+    def __init__(self, settings: EdgeSettings, detector: DetectorSource, metrics: EdgeMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or EdgeMetrics()
+        self.status = EdgeStatus()
+        self._detector_source = detector
+        self.processor: FrameProcessor | None = None
+        self.queue = FrameQueue(settings.frame_buffer)
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins=[],
+            max_http_buffer_size=MAX_FRAME_BYTES + 64 * 1024,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.store: AlarmStore | None = None
+        self.dispatcher: AlarmDispatcher | None = None
+        self.verification: VerificationService | None = None
+        self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="edge-detect")
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._register_handlers()
+        http = Starlette(
+            routes=[
+                Route("/healthz", self._healthz),
+                Route("/readyz", self._readyz),
+                Route("/metrics", self._metrics),
+            ],
+            lifespan=self._lifespan,
+        )
+        self.app = socketio.ASGIApp(self.sio, other_asgi_app=http)
+
+    # ---- lifecycle ------------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        s = self.settings
+        self._ready = asyncio.Event()
+        self.store = await asyncio.to_thread(AlarmStore, s.alarm_db)
+        self.dispatcher = AlarmDispatcher(self.store, self._emit, self.metrics, s.alarm_resend_interval)
+        self.verification = VerificationService.from_settings(s, self.dispatcher, self.metrics)
+        self._spawn(self._load_detector(), "load-detector")
+        for index in range(s.workers):
+            self._spawn(self._work(), f"detect-worker-{index}")
+        self._spawn(self._check_timeouts(), "verify-timeouts")
+        self._spawn(self.dispatcher.resend_forever(), "alarm-resend")
+        log.info("edge_started", sites=s.sites, cameras=s.cameras or "any", workers=s.workers,
+                 detector=s.detector, input_size=s.input_size, cloud_url=s.cloud_url, alarm_db=str(s.alarm_db))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.verification is not None:
+            await self.verification.aclose()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self.store is not None:
+            self.store.close()
+        log.info("edge_stopped")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("edge_task_failed", task=task.get_name(), error=repr(task.exception()))
+
+    async def _load_detector(self) -> None:
+        source = self._detector_source
+        try:
+            detector = source if hasattr(source, "detect") else await asyncio.to_thread(source)  # type: ignore[arg-type]
+        except Exception as exc:  # a model that does not load: not ready, and say why
+            self.status.error = f"{type(exc).__name__}: {exc}"
+            log.error("detector_failed", error=self.status.error)
+            return
+        assert hasattr(detector, "detect")
+        self.processor = FrameProcessor(detector, crop_padding=self.settings.crop_padding)  # type: ignore[arg-type]
+        self.status.detector = f"{detector.name}@{detector.input_size}"  # type: ignore[union-attr]
+        self.status.ready = True
+        self._ready.set()
+        log.info("detector_ready", detector=self.status.detector)
+
+    # ---- HTTP -----------------------------------------------------------------------------------------
+
+    async def _healthz(self, _request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def _readyz(self, _request: Request) -> Response:
+        if self.status.ready:
+            return JSONResponse({"status": "ready", "detector": self.status.detector})
+        body = {"status": "failed" if self.status.error else "loading", "error": self.status.error}
+        return JSONResponse(body, status_code=503)
+
+    async def _metrics(self, _request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # ---- Socket.IO ------------------------------------------------------------------------------------
+
+    def _register_handlers(self) -> None:
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on(SocketEvent.FRAME.value, self._on_frame)
+        self.sio.on(SocketEvent.ALARM_ACK.value, self._on_alarm_ack)
+        self.sio.on("*", self._on_unknown)
+
+    async def _emit(self, event: str, payload: dict[str, Any], to: str) -> None:
+        await self.sio.emit(event, payload, to=to)
+
+    async def _error(self, sid: str, code: str, detail: str, trace_id: str | None = None) -> None:
+        await self.sio.emit(SocketEvent.ERROR.value, encode(ErrorMessage(code=code, detail=detail, trace_id=trace_id)),
+                            to=sid)
+
+    async def _on_connect(self, sid: str, _environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            hello = decode(Hello, auth)
+        except ProtocolError as exc:
+            log.warning("client_refused", sid=sid, reason=f"bad hello: {exc}")
+            raise socketio.exceptions.ConnectionRefusedError(f"bad hello: {exc}") from None
+        if hello.site_id not in self.settings.sites:
+            log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown site")
+            raise socketio.exceptions.ConnectionRefusedError(
+                f"unknown site {hello.site_id!r}: this edge serves {', '.join(self.settings.sites)}"
+            )
+        cameras = self.settings.cameras
+        if hello.role is NodeRole.CAMERA and cameras and hello.node_id not in cameras:
+            log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown camera")
+            raise socketio.exceptions.ConnectionRefusedError(f"unknown camera {hello.node_id!r}")
+        await self.sio.save_session(sid, {"hello": hello})
+        log.info("client_connected", sid=sid, role=hello.role.value, node_id=hello.node_id, site_id=hello.site_id)
+        if hello.role is NodeRole.ALARM:
+            await self.sio.enter_room(sid, site_room(hello.site_id))
+            assert self.dispatcher is not None
+            await self.dispatcher.node_joined(sid, hello.site_id)
+
+    async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
+        hello = await self._hello(sid)
+        if hello is None:
+            return
+        log.info("client_disconnected", sid=sid, role=hello.role.value, node_id=hello.node_id, site_id=hello.site_id)
+        if hello.role is NodeRole.ALARM and self.dispatcher is not None:
+            self.dispatcher.node_left(sid, hello.site_id)
+
+    async def _hello(self, sid: str) -> Hello | None:
+        try:
+            session = await self.sio.get_session(sid)
+        except KeyError:
+            return None
+        return session.get("hello")
+
+    async def _on_unknown(self, event: str, sid: str, *_data: Any) -> None:
+        await self._error(sid, "unknown_event", f"unknown event {event!r}")
+
+    async def _on_frame(self, sid: str, payload: Any) -> None:
+        received_at, received_mono = time.time(), time.monotonic()
+        hello = await self._hello(sid)
+        if hello is None or hello.role is not NodeRole.CAMERA:
+            await self._error(sid, "not_a_camera", "only camera nodes may send frames")
+            return
+        try:
+            frame = decode(Frame, payload)
+        except ProtocolError as exc:
+            log.warning("frame_rejected", node_id=hello.node_id, error=str(exc))
+            await self._error(sid, "bad_frame", str(exc))
+            return
+        if frame.camera_id != hello.node_id or frame.site_id != hello.site_id:
+            detail = (f"frame of {frame.site_id}/{frame.camera_id} on the connection of "
+                      f"{hello.site_id}/{hello.node_id}")
+            log.warning("frame_rejected", trace_id=frame.trace_id, node_id=hello.node_id, error=detail)
+            await self._error(sid, "wrong_camera", detail, frame.trace_id)
+            return
+        self.metrics.frames_received.labels(frame.camera_id).inc()
+        log.info("frame_received", trace_id=frame.trace_id, camera_id=frame.camera_id, site_id=frame.site_id,
+                 seq=frame.seq, captured_at=frame.captured_at, bytes=len(frame.jpeg))
+        dropped = await self.queue.put(QueuedFrame(frame, sid, received_at, received_mono))
+        self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(frame.camera_id))
+        if dropped is not None:
+            await self._dropped(dropped)
+
+    async def _dropped(self, item: QueuedFrame) -> None:
+        frame = item.frame
+        self.metrics.frames_dropped.labels(frame.camera_id).inc()
+        log.info("frame_dropped", trace_id=frame.trace_id, camera_id=frame.camera_id, seq=frame.seq,
+                 reason="replaced_by_newer")
+        ack = FrameAck(camera_id=frame.camera_id, seq=frame.seq, trace_id=frame.trace_id, status=FrameStatus.DROPPED,
+                       detail="replaced by a newer frame before detection")
+        await self.sio.emit(SocketEvent.FRAME_ACK.value, encode(ack), to=item.sid)
+
+    async def _on_alarm_ack(self, sid: str, payload: Any) -> None:
+        hello = await self._hello(sid)
+        if hello is None or hello.role is not NodeRole.ALARM:
+            await self._error(sid, "not_an_alarm_node", "only alarm nodes may acknowledge alarms")
+            return
+        try:
+            ack = decode(AlarmAck, payload)
+        except ProtocolError as exc:
+            await self._error(sid, "bad_alarm_ack", str(exc))
+            return
+        assert self.dispatcher is not None
+        await self.dispatcher.acknowledged(ack, hello.site_id)
+
+    # ---- detection workers ----------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        await self._ready.wait()
+        loop = asyncio.get_running_loop()
+        while True:
+            item = await self.queue.get()
+            frame = item.frame
+            self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(frame.camera_id))
+            queue_s = time.monotonic() - item.received_mono
+            assert self.processor is not None
+            try:
+                result = await loop.run_in_executor(self._executor, self.processor.process, frame.jpeg)
+            except FrameDecodeError as exc:
+                await self._failed(item, str(exc))
+                continue
+            except Exception as exc:  # a detector bug must not kill the worker; the frame is reported failed
+                log.exception("detection_failed", trace_id=frame.trace_id, camera_id=frame.camera_id)
+                await self._failed(item, f"detection failed: {type(exc).__name__}: {exc}")
+                continue
+            await self._processed(item, queue_s, result)
+
+    async def _failed(self, item: QueuedFrame, detail: str) -> None:
+        frame = item.frame
+        self.metrics.frames_failed.labels(frame.camera_id).inc()
+        log.warning("frame_failed", trace_id=frame.trace_id, camera_id=frame.camera_id, seq=frame.seq, error=detail)
+        ack = FrameAck(camera_id=frame.camera_id, seq=frame.seq, trace_id=frame.trace_id, status=FrameStatus.FAILED,
+                       detail=detail[:500])
+        await self.sio.emit(SocketEvent.FRAME_ACK.value, encode(ack), to=item.sid)
+
+    async def _processed(self, item: QueuedFrame, queue_s: float, result: ProcessedFrame) -> None:
+        frame = item.frame
+        m = self.metrics
+        m.frames_processed.labels(frame.camera_id).inc()
+        m.queue_wait.observe(queue_s)
+        m.inference.observe(result.inference_ms / 1000)
+        if result.persons:
+            m.persons.labels(frame.camera_id).inc(len(result.persons))
+        queue_ms, inference_ms = round(queue_s * 1000, 3), round(result.inference_ms, 3)
+        log.info("frame_processed", trace_id=frame.trace_id, camera_id=frame.camera_id, seq=frame.seq,
+                 persons=len(result.persons), queue_ms=queue_ms, inference_ms=inference_ms,
+                 decode_ms=round(result.decode_ms, 3), crop_ms=round(result.crop_ms, 3),
+                 scores=[round(p.box.score, 3) for p in result.persons])
+        ack = FrameAck(camera_id=frame.camera_id, seq=frame.seq, trace_id=frame.trace_id,
+                       status=FrameStatus.PROCESSED, persons=len(result.persons), queue_ms=queue_ms,
+                       inference_ms=inference_ms)
+        await self.sio.emit(SocketEvent.FRAME_ACK.value, encode(ack), to=item.sid)
+        assert self.verification is not None
+        context = FrameContext(frame.camera_id, frame.site_id, frame.trace_id, frame.captured_at)
+        await self.verification.on_persons(context, result.persons)
+
+    async def _check_timeouts(self) -> None:
+        assert self.verification is not None
+        while True:
+            await asyncio.sleep(TIMEOUT_CHECK_INTERVAL)
+            try:
+                await self.verification.check_timeouts()
+            except Exception:  # keep checking: a missed timeout would be a silently dropped person
+                log.exception("timeout_check_failed")
+
+
+def create_app(settings: EdgeSettings, detector: DetectorSource, metrics: EdgeMetrics | None = None) -> Any:
+    """The edge's ASGI app (``detector`` may be a loaded detector or a callable that loads one)."""
+    return EdgeNode(settings, detector, metrics).app

@@ -1,0 +1,160 @@
+"""From detections to verdicts to alarms: tracking, cloud verification per track, fail-secure timeouts.
+
+For every processed frame the pipeline hands over the persons found (box, JPEG crop, crop quality). Each
+camera's tracker assigns track ids; the identity book decides whether the cloud should be asked about a
+track now and with which crop; requests run as background tasks so a slow cloud never delays frames; the
+verdicts and the periodic timeout check produce alarms, which go to the alarm sink (the durable outbox).
+Without a cloud configured every person ends as an ``unverified`` alarm after ``verify_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from edgewatch.config import EdgeSettings
+from edgewatch.edge.cloud_client import CloudClient, CloudClientOptions, CloudError
+from edgewatch.edge.frame_processing import PersonCrop
+from edgewatch.edge.identity import (
+    AlarmDecision,
+    CropCandidate,
+    IdentityBook,
+    IdentityOptions,
+    TrackIdentity,
+    TrackState,
+)
+from edgewatch.edge.tracking import IouTracker
+from edgewatch.protocol import AlarmEvent
+from edgewatch.telemetry import get_logger
+from edgewatch.telemetry.metrics import EdgeMetrics
+
+log = get_logger(__name__)
+
+
+class AlarmSink(Protocol):
+    async def raise_alarm(self, event: AlarmEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FrameContext:
+    camera_id: str
+    site_id: str
+    trace_id: str
+    captured_at: float
+
+
+class VerificationService:
+    """Per-edge tracking and identity verification. Lives on the event loop; CPU work stays in workers."""
+
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        alarms: AlarmSink,
+        cloud: CloudClient | None = None,
+        clock: Callable[[], float] = time.time,
+        metrics: EdgeMetrics | None = None,
+    ) -> None:
+        self.metrics = metrics or EdgeMetrics()
+        self.settings = settings
+        self.alarms = alarms
+        self.cloud = cloud
+        self.clock = clock
+        self.book = IdentityBook(
+            IdentityOptions(
+                min_interval=settings.verify_interval,
+                max_attempts=settings.verify_attempts,
+                verify_timeout=settings.verify_timeout,
+            )
+        )
+        self._trackers: dict[str, IouTracker] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_settings(
+        cls, settings: EdgeSettings, alarms: AlarmSink, metrics: EdgeMetrics | None = None
+    ) -> VerificationService:
+        cloud = None
+        if settings.cloud_url:
+            token = settings.cloud_token.get_secret_value() if settings.cloud_token else None
+            cloud = CloudClient(
+                settings.cloud_url, token,
+                CloudClientOptions(timeout=settings.cloud_timeout, max_concurrency=settings.cloud_concurrency),
+            )
+        return cls(settings, alarms, cloud, metrics=metrics)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.cloud is not None:
+            await self.cloud.aclose()
+
+    async def on_persons(self, frame: FrameContext, persons: list[PersonCrop]) -> None:
+        """Track the persons of one processed frame and start the cloud requests that are due."""
+        now = self.clock()
+        tracker = self._trackers.setdefault(frame.camera_id, IouTracker(max_age=self.settings.track_max_age))
+        tracked = tracker.update([p.box for p in persons], now)
+        for person, tracked_person in zip(persons, tracked, strict=True):
+            crop = CropCandidate(person.crop_jpeg, person.quality, frame.trace_id, now)
+            track = self.book.observe(frame.camera_id, frame.site_id, tracked_person.track_id, now, crop)
+            if tracked_person.is_new:
+                self.metrics.tracks.labels(frame.camera_id).inc()
+                log.info("track_started", trace_id=frame.trace_id, camera_id=frame.camera_id,
+                         site_id=frame.site_id, track_id=track.track_id)
+            if self.cloud is None:
+                continue
+            request = self.book.take_request(track, now)
+            if request is not None:
+                self._spawn(self._verify(track, request))
+        await self.check_timeouts()
+
+    async def check_timeouts(self) -> None:
+        """Raise the unverified alarms that are due (also called periodically when no frames arrive)."""
+        for decision in self.book.due(self.clock()):
+            await self._alarm(decision)
+
+    async def _verify(self, track: TrackIdentity, crop: CropCandidate) -> None:
+        assert self.cloud is not None
+        started = time.perf_counter()
+        try:
+            result = await self.cloud.identify(
+                crop.jpeg, site_id=track.site_id, camera_id=track.camera_id, trace_id=crop.trace_id,
+                track_id=track.track_id,
+            )
+        except CloudError as exc:
+            self.metrics.cloud_requests.labels(type(exc).__name__).inc()
+            self.book.record_failure(track, crop)
+            return
+        self.metrics.cloud_latency.observe(time.perf_counter() - started)
+        self.metrics.cloud_requests.labels(result.verdict.value).inc()
+        before = track.state
+        decisions = self.book.record_answer(track, result, crop)
+        log.info("track_verdict", trace_id=crop.trace_id, camera_id=track.camera_id, track_id=track.track_id,
+                 verdict=result.verdict.value, state=track.state.value, attempts=track.attempts)
+        if track.state is not before and track.state in (TrackState.KNOWN, TrackState.INTRUDER):
+            log.info("track_decided", trace_id=crop.trace_id, camera_id=track.camera_id,
+                     track_id=track.track_id, state=track.state.value, name=track.name,
+                     requests=self.book.requests_per_track.get(track.key, 0))
+        for decision in decisions:
+            await self._alarm(decision)
+
+    async def _alarm(self, decision: AlarmDecision) -> None:
+        track = decision.track
+        if decision.reason.value == "unverified":
+            log.info("track_decided", trace_id=decision.trace_id, camera_id=track.camera_id,
+                     track_id=track.track_id, state="unverified", name=None,
+                     requests=self.book.requests_per_track.get(track.key, 0))
+        event = AlarmEvent(
+            site_id=track.site_id, camera_id=track.camera_id, trace_id=decision.trace_id,
+            reason=decision.reason, track_id=track.track_id, detail=decision.detail,
+            snapshot_jpeg=decision.snapshot,
+        )
+        await self.alarms.raise_alarm(event)
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,191 @@
+"""The self-contained ``report.html``: tables of the summary and every plot embedded as a PNG data URI.
+
+Embedding keeps the page one file that can be mailed or attached to a ticket; the PNGs are also written
+beside it for slides and docs.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from edgewatch.report.plots import Plot
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;
+color:#222}
+h1{margin-bottom:.2rem} h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table{border-collapse:collapse;margin:.6rem 0} th,td{border:1px solid #ddd;padding:.25rem .6rem;text-align:right}
+th:first-child,td:first-child{text-align:left} th{background:#f4f4f4}
+.warn{background:#fff6e0;border-left:4px solid #e0a000;padding:.5rem 1rem}
+.muted{color:#777} figure{margin:1rem 0} img{max-width:100%;border:1px solid #eee}
+figcaption{color:#555;font-size:.9rem}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("—" if value is None else str(value))
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _counts(counts: dict[str, Any], key: str = "", value: str = "count") -> str:
+    if not counts:
+        return '<p class="muted">none</p>'
+    return _table([key, value], [[k, v] for k, v in counts.items()])
+
+
+def _latency_table(figures: dict[str, Any], clock_column: str) -> str:
+    rows = []
+    for entry in figures.values():
+        clock = (
+            entry.get("measured_by") if clock_column == "measured by" else " → ".join(entry.get("clocks", []))
+        )
+        if entry["n"]:
+            rows.append(
+                [
+                    entry["title"],
+                    clock,
+                    entry["n"],
+                    entry["p50"],
+                    entry["p90"],
+                    entry["p99"],
+                    entry["mean"],
+                    entry["max"],
+                    entry["source"],
+                ]
+            )
+        else:
+            rows.append([entry["title"], clock, 0, None, None, None, None, None, entry["unavailable"]])
+    return _table(
+        ["figure", clock_column, "n", "p50 ms", "p90 ms", "p99 ms", "mean ms", "max ms", "source"], rows
+    )
+
+
+def _figure(plot: Plot, out_dir: Path) -> str:
+    data = base64.b64encode((out_dir / plot.name).read_bytes()).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{_e(plot.title)}">'
+        f"<figcaption>{_e(plot.caption)} (also <code>{_e(plot.name)}</code>)</figcaption></figure>"
+    )
+
+
+def render_page(summary: dict[str, Any], plots: list[Plot], out_dir: Path, title: str) -> str:
+    """The whole page as a string; ``out_dir`` holds the PNGs named in ``plots``."""
+    figures = {p.name: _figure(p, out_dir) for p in plots}
+
+    def plot(name: str) -> str:
+        return figures.get(name, f'<p class="muted">no plot: no data for {_e(name)}</p>')
+
+    inp = summary["input"]
+    frames, drops, cloud, alarms = summary["frames"], summary["drops"], summary["cloud"], summary["alarms"]
+    latency = summary["latency_ms"]
+    missing = "".join(f"<li>{_e(m)}</li>" for m in summary["missing"])
+    parts = [
+        (
+            f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
+            f"<style>{_STYLE}</style></head><body>"
+        ),
+        f"<h1>{_e(title)}</h1>",
+        (
+            f'<p class="muted">{len(inp["files"])} log file(s), {inp["lines"]:,} lines, '
+            f"{inp['malformed_lines']} malformed line(s) skipped; generated {_e(summary.get('generated_at'))}</p>"
+        ),
+        _table(["node", "role"], [[n, r or "unknown"] for n, r in inp["nodes"].items()]),
+        (f'<div class="warn"><strong>Missing data</strong><ul>{missing}</ul></div>' if missing else ""),
+        (
+            "<h2>Per-hop latency</h2><p>Each interval is measured and logged by one node on its own clock, so "
+            "clock skew between hosts never enters these figures.</p>"
+        ),
+        _latency_table(latency["per_hop"], "measured by"),
+        plot("latency_per_hop.png"),
+        (
+            '<h2>Cross-clock latency</h2><p class="warn">Cross-clock: these subtract timestamps taken by two '
+            "different hosts, so they include the skew between their clocks. Read them as indicative only; they "
+            "are never mixed into the per-hop figures.</p>"
+        ),
+        _latency_table(latency["cross_clock"], "clocks"),
+        plot("latency_cross_clock.png"),
+        "<h2>Frames and throughput</h2>",
+        _table(
+            [
+                "camera",
+                "sent",
+                "received",
+                "processed",
+                "with persons",
+                "detection ratio",
+                "mean fps",
+                "peak fps",
+            ],
+            [
+                [
+                    cam,
+                    frames["sent"].get(cam, 0),
+                    frames["received"].get(cam, 0),
+                    frames["processed"].get(cam, 0),
+                    frames["with_persons"].get(cam, 0),
+                    frames["detection_ratio_per_camera"].get(cam),
+                    summary["throughput"]["per_camera"].get(cam, {}).get("mean_fps"),
+                    summary["throughput"]["per_camera"].get(cam, {}).get("peak_fps"),
+                ]
+                for cam in sorted({*frames["sent"], *frames["received"], *frames["processed"]})
+            ],
+        ),
+        f"<p>Detection ratio overall: <strong>{_e(frames['detection_ratio'])}</strong></p>",
+        plot("throughput.png"),
+        plot("detection_ratio.png"),
+        "<h2>Drops</h2>",
+        _table(
+            ["camera", "camera side", "edge side (evicted)", "camera-side reasons"],
+            [
+                [
+                    cam,
+                    drops["camera_side"].get(cam, 0),
+                    drops["edge_side"].get(cam, 0),
+                    json.dumps(drops["camera_side_reasons"].get(cam, {})),
+                ]
+                for cam in sorted({*drops["camera_side"], *drops["edge_side"]})
+            ],
+        ),
+        plot("drops.png"),
+        "<h2>Cloud requests and verdicts</h2>",
+        (
+            f"<p>{cloud['requests']} request(s) answered, {cloud['failures']} failed. Requests per track: "
+            f"{cloud['requests_per_track']['tracks']} track(s), max {_e(cloud['requests_per_track']['max'])}, "
+            f"mean {_e(cloud['requests_per_track']['mean'])}.</p>"
+        ),
+        _counts(cloud["requests_per_track"]["distribution"], "requests", "tracks"),
+        plot("cloud_requests_per_track.png"),
+        "<h3>Verdicts seen by the edge</h3>",
+        _counts(cloud["verdicts_edge"], "verdict"),
+        "<h3>Verdicts given by the cloud</h3>",
+        _counts(cloud["verdicts_cloud"], "verdict"),
+        "<h3>Track decisions</h3>",
+        _counts(summary["tracks"]["decided"], "state"),
+        plot("verdicts.png"),
+        "<h2>Alarms</h2>",
+        (
+            f"<p>{alarms['raised']} raised by the edge, {alarms['received_events']} distinct alarm(s) received "
+            f"by alarm nodes ({alarms['received']} deliveries), {alarms['acked']} acknowledged.</p>"
+        ),
+        _counts(alarms["by_reason"], "reason"),
+        plot("alarms.png"),
+        plot("alarm_timeline.png"),
+        "<h2>Input</h2>",
+        _table(
+            ["file", "lines", "used", "malformed", "nodes"],
+            [[f["path"], f["lines"], f["used"], f["malformed"], ", ".join(f["nodes"])] for f in inp["files"]],
+        ),
+        "<h3>Events not used by the report</h3>",
+        _counts(inp["unknown_events"], "event"),
+        "</body></html>",
+    ]
+    return "\n".join(parts)

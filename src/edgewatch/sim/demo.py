@@ -1,0 +1,159 @@
+"""``edgewatch demo``: the whole topology on loopback, on bundled material, for about a minute.
+
+It starts a cloud (local face model, the known person enrolled from a bundled photo), one edge, N cameras
+streaming a scripted scene (a known and an unknown person walk through a room) and one alarm node, each as
+its own process with its own JSON log. While it runs it prints what a person watching the site wants to
+see (persons appearing, who was recognised, alarms as the alarm node receives them); at the end it stops
+every process and prints a summary computed from the logs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from edgewatch.sim.scene import KNOWN_ASSET, KNOWN_NAME, asset_path, default_script, write_scene
+from edgewatch.sim.supervisor import Supervisor
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    duration: float = 60.0
+    cameras: int = 2
+    fps: float = 2.0
+    source: str | None = None
+    run_dir: Path = Path("edgewatch-run")
+    site_id: str = "site1"
+    workers: int = 2
+
+
+class LogFollower:
+    """Reads the JSON lines appended to every ``*.jsonl`` under a folder since the last call."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._offsets: dict[Path, int] = {}
+        self._partial: dict[Path, str] = {}
+
+    def poll(self) -> Iterator[dict[str, Any]]:
+        for path in sorted(self.log_dir.glob("*.jsonl")):
+            with path.open("r", encoding="utf-8", errors="replace") as handle:
+                handle.seek(self._offsets.get(path, 0))
+                chunk = handle.read()
+                self._offsets[path] = handle.tell()
+            text = self._partial.pop(path, "") + chunk
+            lines = text.split("\n")
+            if lines and lines[-1]:
+                self._partial[path] = lines.pop()
+            for line in lines:
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def describe(event: dict[str, Any]) -> str | None:
+    """The line a watching user sees for a log event, or None for events not worth showing."""
+    name = event.get("event")
+    if name == "track_started":
+        return f"person appeared at {event.get('camera_id')} (track {event.get('track_id')})"
+    if name == "track_decided" and event.get("state") == "known":
+        return (f"recognised known person {event.get('name')} at {event.get('camera_id')} "
+                f"(track {event.get('track_id')}, {event.get('requests')} cloud request(s))")
+    if name == "alarm_received":
+        return (f"ALARM {str(event.get('reason', '?')).upper()} at {event.get('site_id')}/"
+                f"{event.get('camera_id')} (track {event.get('track_id')}) -> {event.get('node')}: "
+                f"{event.get('detail', '')}")
+    return None
+
+
+class Demo:
+    def __init__(self, options: DemoOptions, out: TextIO = sys.stdout) -> None:
+        self.options = options
+        self.out = out
+        self.run_dir = options.run_dir.resolve()
+        self.log_dir = self.run_dir / "logs"
+
+    def say(self, text: str, started: float | None = None) -> None:
+        stamp = f"[{time.monotonic() - started:6.1f}s] " if started is not None else ""
+        self.out.write(f"{stamp}{text}\n")
+        self.out.flush()
+
+    def sources(self) -> list[str]:
+        if self.options.source:
+            return [self.options.source] * self.options.cameras
+        paths = []
+        for index in range(self.options.cameras):
+            folder = self.run_dir / "scenes" / f"cam{index + 1}"
+            write_scene(folder, default_script(index, self.options.duration), self.options.fps)
+            paths.append(str(folder))
+        return paths
+
+    def run(self, on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        o = self.options
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(24)
+        cloud_port, edge_port = _free_port(), _free_port()
+        cloud_url, edge_url = f"http://127.0.0.1:{cloud_port}", f"http://127.0.0.1:{edge_port}"
+        db = self.run_dir / "faces.db"
+        self.say(f"edgewatch demo: {o.cameras} camera(s) at {o.fps:g} fps for {o.duration:g} s; run folder {self.run_dir}")
+        sources = self.sources()
+        common = ["--log-dir", str(self.log_dir)]
+        with Supervisor(self.run_dir, env={"EDGEWATCH_TOKEN": token}) as nodes:
+            enrol = nodes.start("enrol", ["persons", "--db", str(db), "add", KNOWN_NAME, str(asset_path(KNOWN_ASSET))])
+            if enrol.process.wait(120) != 0:
+                raise RuntimeError(f"enrolling the known person failed:\n{enrol.tail()}")
+            nodes.nodes.remove(enrol)
+            self.say(f"cloud: known person '{KNOWN_NAME}' enrolled from the bundled photo")
+            cloud = nodes.start("cloud", ["cloud", "--port", str(cloud_port), "--db-path", str(db), *common])
+            nodes.wait_ready(cloud, f"{cloud_url}/readyz")
+            edge = nodes.start("edge", [
+                "edge", "--port", str(edge_port), "--sites", o.site_id, "--cloud-url", cloud_url,
+                "--cloud-token", token, "--workers", str(o.workers), "--alarm-db", str(self.run_dir / "alarms.db"),
+                *common,
+            ])
+            nodes.wait_ready(edge, f"{edge_url}/readyz")
+            nodes.start("alarm", ["alarm", "--edge-url", edge_url, "--site-id", o.site_id, "--node-id", "alarm1",
+                                  *common])
+            for index, source in enumerate(sources):
+                camera_id = f"cam{index + 1}"
+                nodes.start(camera_id, [
+                    "camera", "--edge-url", edge_url, "--site-id", o.site_id, "--camera-id", camera_id,
+                    "--source", source, "--fps", str(o.fps), "--loop", *common,
+                ])
+            self.say(f"started cloud {cloud_url}, edge {edge_url}, alarm node and {o.cameras} camera(s)")
+            follower = LogFollower(self.log_dir)
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < o.duration:
+                    nodes.check_alive()
+                    for event in follower.poll():
+                        if on_event is not None:
+                            on_event(event)
+                        line = describe(event)
+                        if line:
+                            self.say(line, started)
+                    time.sleep(0.2)
+            except KeyboardInterrupt:
+                self.say("interrupted: stopping every node", started)
+            self.say("stopping nodes", started)
+        from edgewatch.sim.summary import summarise
+
+        summary = summarise(self.log_dir)
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        return summary

@@ -1,0 +1,92 @@
+"""Prometheus metrics per node, each node with its own registry (no process-global collectors, so tests
+and in-process nodes never collide). Servers mount :func:`metrics_app` at ``/metrics``; the camera and
+alarm nodes, which have no web server, call :func:`serve_metrics` on their optional metrics port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app, start_http_server
+
+#: Buckets (seconds) from 1 ms to 30 s: covers detection, cloud round trips and alarm delivery.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def metrics_app(registry: CollectorRegistry) -> Any:
+    """An ASGI app serving ``registry`` in the Prometheus text format."""
+    return make_asgi_app(registry=registry)
+
+
+def serve_metrics(registry: CollectorRegistry, port: int, host: str = "0.0.0.0") -> Any:
+    """Serve ``registry`` on ``host:port`` from a background thread; returns the server (``shutdown()``)."""
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server
+
+
+@dataclass
+class EdgeMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.frames_received = Counter("edgewatch_edge_frames_received", "Frames received", ["camera"], registry=r)
+        self.frames_processed = Counter("edgewatch_edge_frames_processed", "Frames detected on", ["camera"], registry=r)
+        self.frames_dropped = Counter(
+            "edgewatch_edge_frames_dropped", "Frames replaced in the buffer before detection", ["camera"], registry=r
+        )
+        self.frames_failed = Counter("edgewatch_edge_frames_failed", "Frames that could not be processed",
+                                     ["camera"], registry=r)
+        self.queue_depth = Gauge("edgewatch_edge_queue_depth", "Frames waiting per camera", ["camera"], registry=r)
+        self.queue_wait = Histogram("edgewatch_edge_queue_wait_seconds", "Receive to detection start",
+                                    buckets=LATENCY_BUCKETS, registry=r)
+        self.inference = Histogram("edgewatch_edge_inference_seconds", "Person detection time",
+                                   buckets=LATENCY_BUCKETS, registry=r)
+        self.persons = Counter("edgewatch_edge_persons_detected", "Persons detected", ["camera"], registry=r)
+        self.tracks = Counter("edgewatch_edge_tracks", "Person tracks started", ["camera"], registry=r)
+        self.cloud_latency = Histogram("edgewatch_edge_cloud_request_seconds", "Cloud identify round trip",
+                                       buckets=LATENCY_BUCKETS, registry=r)
+        self.cloud_requests = Counter("edgewatch_edge_cloud_requests", "Cloud identify requests by outcome",
+                                      ["outcome"], registry=r)
+        self.alarms = Counter("edgewatch_edge_alarms", "Alarms raised", ["reason"], registry=r)
+        self.alarm_delivery = Histogram("edgewatch_edge_alarm_delivery_seconds", "Alarm raised to first ack",
+                                        buckets=LATENCY_BUCKETS, registry=r)
+        self.alarms_pending = Gauge("edgewatch_edge_alarms_pending", "Alarms not yet acknowledged", registry=r)
+
+
+@dataclass
+class CloudMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.identify = Histogram("edgewatch_cloud_identify_seconds", "Identify latency",
+                                  ["backend", "verdict"], buckets=LATENCY_BUCKETS, registry=r)
+        self.errors = Counter("edgewatch_cloud_errors", "Error answers by code", ["code"], registry=r)
+
+
+@dataclass
+class CameraMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.frames_sent = Counter("edgewatch_camera_frames_sent", "Frames sent", ["camera"], registry=r)
+        self.frames_acked = Counter("edgewatch_camera_frames_acked", "Frames acknowledged", ["camera"], registry=r)
+        self.frames_dropped = Counter("edgewatch_camera_frames_dropped", "Frames dropped before sending",
+                                      ["camera"], registry=r)
+        self.rtt = Histogram("edgewatch_camera_rtt_seconds", "Send to ack round trip", ["camera"],
+                             buckets=LATENCY_BUCKETS, registry=r)
+        self.connected = Gauge("edgewatch_camera_connected", "1 while connected to the edge", ["camera"], registry=r)
+
+
+@dataclass
+class AlarmNodeMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.alarms = Counter("edgewatch_alarm_received", "Alarms received (unique)", ["reason"], registry=r)
+        self.duplicates = Counter("edgewatch_alarm_duplicates", "Re-sent alarms already handled", registry=r)
+        self.webhook_failures = Counter("edgewatch_alarm_webhook_failures", "Webhook POSTs that failed", registry=r)
+        self.connected = Gauge("edgewatch_alarm_connected", "1 while connected to the edge", registry=r)

@@ -1,0 +1,107 @@
+"""`edgewatch demo` end to end: real cloud, edge, camera and alarm processes on loopback, real models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgewatch.sim.scene import KNOWN_NAME
+
+
+def events(log_dir: Path) -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(log_dir.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            found.append(json.loads(line))
+    return found
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    run_dir = tmp_path_factory.mktemp("demo")
+    result = subprocess.run(
+        [sys.executable, "-m", "edgewatch", "demo", "--duration", "30", "--cameras", "2", "--fps", "2",
+         "--run-dir", str(run_dir)],
+        capture_output=True, text=True, timeout=240,
+    )
+    return result, run_dir
+
+
+@pytest.mark.timeout(300)
+def test_known_person_is_recognised_and_unknown_person_raises_one_acknowledged_alarm(demo_run) -> None:
+    result, run_dir = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = events(run_dir / "logs")
+    by_event: dict[str, list[dict[str, Any]]] = {}
+    for event in log:
+        by_event.setdefault(event["event"], []).append(event)
+
+    decided = by_event.get("track_decided", [])
+    known_tracks = {(e["camera_id"], e["track_id"]) for e in decided if e["state"] == "known"}
+    assert {e["name"] for e in decided if e["state"] == "known"} == {KNOWN_NAME}
+    assert {camera for camera, _ in known_tracks} == {"cam1", "cam2"}, "each camera sees the known person"
+
+    raised = by_event.get("alarm_raised", [])
+    intruder = [e for e in raised if e["reason"] == "intruder"]
+    per_track = Counter((e["camera_id"], e["track_id"]) for e in intruder)
+    assert per_track and all(count == 1 for count in per_track.values()), per_track
+    assert {camera for camera, _ in per_track} == {"cam1", "cam2"}, "each camera sees the unknown person"
+    # The known person never raises an alarm of any kind.
+    assert not {(e["camera_id"], e["track_id"]) for e in raised} & known_tracks
+
+    received = {e["event_id"] for e in by_event.get("alarm_received", [])}
+    acked = {e["event_id"] for e in by_event.get("alarm_acked", [])}
+    assert {e["event_id"] for e in raised} <= received & acked, "every alarm reached the alarm node and was acked"
+
+    # Requests per person appearance: the design target is at most 2 (one per frame in the original system).
+    requests = Counter((e["camera_id"], e["track_id"]) for e in by_event.get("cloud_request", []))
+    assert requests and max(requests.values()) <= 2, requests
+
+    out = result.stdout
+    assert f"recognised known person {KNOWN_NAME}" in out and "ALARM INTRUDER" in out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["frames_processed"] > 0 and summary["alarms_acked"] == len(raised)
+    assert "latency (ms, p50 / p90 / p99)" in out
+
+
+def test_demo_leaves_no_process_behind(demo_run) -> None:
+    _, run_dir = demo_run
+    stdio = run_dir / "stdio"
+    assert sorted(p.stem for p in stdio.glob("*.log")) == ["alarm", "cam1", "cam2", "cloud", "edge", "enrol"]
+    alive = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
+    assert alive.stdout.strip() == "", f"processes of this demo still running: {alive.stdout}"
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_stops_every_node(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    out_file = (tmp_path / "demo.out").open("w+")
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "edgewatch", "demo", "--duration", "120", "--cameras", "1", "--run-dir", str(run_dir)],
+        stdout=out_file, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while "started cloud" not in (run_dir.parent / "demo.out").read_text():
+            assert demo.poll() is None and time.monotonic() < deadline, (run_dir.parent / "demo.out").read_text()
+            time.sleep(0.2)
+        children = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True).stdout.split()
+        assert len(children) >= 4  # cloud, edge, alarm, camera (their command lines name the run folder)
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    text = (run_dir.parent / "demo.out").read_text()
+    assert "interrupted: stopping every node" in text and "summary" in text
+    alive = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
+    assert alive.stdout.strip() == "", alive.stdout
