@@ -80,7 +80,7 @@ def test_page_with_little_data_has_no_broken_images(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "cloud.jsonl").write_text(
-        '{"t": 5.0, "node": "cloud", "event": "identify", "verdict": "unknown", "ms": 9.0, "backend": "local"}\n'
+        '{"t": 5.0, "node": "cloud", "event": "identify", "verdict": "unknown", "elapsed_ms": 9.0, "backend": "local"}\n'
         "not json at all\n"
     )
     out = tmp_path / "out"

@@ -150,7 +150,7 @@ def test_present_role_without_the_event(tmp_path: Path, logkit: Any) -> None:
 def test_role_from_file_name_and_events(tmp_path: Path, logkit: Any) -> None:
     # no node field: the collected file name "<source>__<node>.jsonl" names the node
     (tmp_path / "docker-x__cloud.jsonl").write_text(
-        '{"t": 5.0, "event": "identify", "trace_id": "A", "verdict": "known", "ms": 7.5, "backend": "local"}\n'
+        '{"t": 5.0, "event": "identify", "trace_id": "A", "verdict": "known", "elapsed_ms": 7.5, "backend": "local"}\n'
     )
     # a node name without a role: its events tell (frame_dropped is then a camera-side drop)
     logkit.write_log(

@@ -105,3 +105,19 @@ def test_ctrl_c_stops_every_node(tmp_path: Path) -> None:
     assert "interrupted: stopping every node" in text and "summary" in text
     alive = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
     assert alive.stdout.strip() == "", alive.stdout
+
+
+def test_scene_command_writes_frames_and_the_photo_to_enrol(tmp_path: Path) -> None:
+    out = tmp_path / "media"
+    result = subprocess.run(
+        [sys.executable, "-m", "edgewatch", "scene", "--out", str(out), "--duration", "5", "--fps", "2",
+         "--known-photo", str(tmp_path / "known" / "eileen-collins.jpg")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    frames = sorted(out.glob("frame_*.jpg"))
+    assert len(frames) == 30  # (5 s + 10 s tail) x 2 fps
+    assert (tmp_path / "known" / "eileen-collins.jpg").read_bytes()[:2] == b"\xff\xd8"
+    bad = subprocess.run([sys.executable, "-m", "edgewatch", "scene", "--out", str(out), "--fps", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--fps" in bad.stderr

@@ -88,7 +88,7 @@ FACTS: dict[str, Fact] = {
         "edge", "alarm_acked", {"event_id": "event_id", "alarm_node": "node_id", "delivery_ms": "delivery_ms"}
     ),
     # cloud (cloud clock)
-    "identify": Fact("cloud", "identify", {"verdict": "verdict", "ms": "ms", "backend": "backend"}),
+    "identify": Fact("cloud", "identify", {"verdict": "verdict", "ms": "elapsed_ms", "backend": "backend"}),
     # alarm node (alarm node clock)
     "alarm_received": Fact(
         "alarm", "alarm_received", {"event_id": "event_id", "camera": "camera_id", "reason": "reason"}

@@ -142,7 +142,8 @@ class Demo:
             try:
                 while time.monotonic() - started < o.duration:
                     nodes.check_alive()
-                    for event in follower.poll():
+                    # Several nodes' logs are read at once: show their events in time order.
+                    for event in sorted(follower.poll(), key=lambda e: float(e.get("t", 0.0))):
                         if on_event is not None:
                             on_event(event)
                         line = describe(event)

@@ -1,0 +1,162 @@
+"""How the ``persons`` and ``identify`` commands reach known persons: a running cloud over HTTP
+(``--url``, token from ``EDGEWATCH_TOKEN``) or a local-backend store file directly (``--db PATH``).
+
+Both sides answer with the same plain dicts (the API's JSON) and raise :class:`AccessError` with the
+API's error code and detail, so the commands print one thing whichever way they went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+URL_ENV = "EDGEWATCH_CLOUD_URL"
+TOKEN_ENV = "EDGEWATCH_TOKEN"
+
+
+class AccessError(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class Access(Protocol):
+    def identify(self, path: Path) -> dict[str, Any]: ...
+    def add_person(self, name: str, photos: list[Path]) -> dict[str, Any]: ...
+    def list_persons(self) -> list[dict[str, Any]]: ...
+    def remove_person(self, name: str) -> dict[str, Any]: ...
+    def close(self) -> None: ...
+
+
+def add_access_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--url", default=None,
+                       help=f"a running cloud (default: ${URL_ENV} or {DEFAULT_URL}); token from ${TOKEN_ENV}")
+    where.add_argument("--db", type=Path, default=None, metavar="PATH",
+                       help="work directly on a local-backend store file, no server needed")
+    parser.add_argument("--timeout", type=float, default=60.0, help="HTTP timeout, seconds (default: 60)")
+
+
+def open_access(args: argparse.Namespace, threshold: float | None = None) -> Access:
+    if args.db is not None:
+        return LocalAccess(args.db, threshold)
+    return HttpAccess(args.url or os.environ.get(URL_ENV) or DEFAULT_URL, os.environ.get(TOKEN_ENV),
+                      args.timeout)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise AccessError("unreadable_file", f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def _media_type(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}.get(
+        suffix, "application/octet-stream")
+
+
+class HttpAccess:
+    def __init__(self, url: str, token: str | None, timeout: float = 60.0) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AccessError("unreachable", f"cloud at {self.url} not reachable: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                code, detail = str(body.get("error", f"http_{response.status_code}")), str(body.get("detail", ""))
+            except ValueError:
+                code, detail = f"http_{response.status_code}", response.text[:300]
+            raise AccessError(code, detail)
+        return response.json()
+
+    def identify(self, path: Path) -> dict[str, Any]:
+        data = _read(path)
+        return self._request("POST", "/v1/identify", files={"image": (path.name, data, _media_type(path))})
+
+    def add_person(self, name: str, photos: list[Path]) -> dict[str, Any]:
+        files = [("photos", (p.name, _read(p), _media_type(p))) for p in photos]
+        try:
+            return self._request("POST", "/v1/persons", data={"name": name}, files=files)
+        except AccessError as exc:
+            if exc.code != "person_exists":
+                raise
+        return self._request("POST", f"/v1/persons/{_quote(name)}/faces", files=files)
+
+    def list_persons(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/v1/persons")["persons"])
+
+    def remove_person(self, name: str) -> dict[str, Any]:
+        return self._request("DELETE", f"/v1/persons/{_quote(name)}")
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+class LocalAccess:
+    """The local backend on a store file, in this process (models load on first use)."""
+
+    def __init__(self, db: Path, threshold: float | None = None) -> None:
+        from edgewatch.cloud.backends.face_models import SFACE_COSINE_THRESHOLD
+        from edgewatch.cloud.backends.local import LocalBackend
+
+        self.backend = LocalBackend(db, threshold or SFACE_COSINE_THRESHOLD, concurrency=1)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def _guard(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        from edgewatch.cloud.errors import CloudError
+
+        try:
+            return function(*args, **kwargs)
+        except CloudError as exc:
+            raise AccessError(exc.code, exc.detail) from None
+
+    def _image(self, path: Path) -> Any:
+        from edgewatch.cloud.images import load_image
+
+        return self._guard(load_image, _read(path), str(path), _media_type(path))
+
+    def identify(self, path: Path) -> dict[str, Any]:
+        from edgewatch.cloud.backends.base import verdict_for
+        from edgewatch.protocol import IdentifyResult
+
+        image = self._image(path)
+        faces = self._guard(self.backend.identify, image)
+        result = IdentifyResult(verdict=verdict_for(faces), faces=faces, threshold=self.backend.threshold,
+                                backend=self.backend.name)
+        return result.model_dump(mode="json")
+
+    def add_person(self, name: str, photos: list[Path]) -> dict[str, Any]:
+        images = [self._image(p) for p in photos]
+        result = self._guard(self.backend.add_person, name, images, create=True, exist_ok=True)
+        return result.model_dump(mode="json")
+
+    def list_persons(self) -> list[dict[str, Any]]:
+        return [p.model_dump(mode="json") for p in self._guard(self.backend.list_persons)]
+
+    def remove_person(self, name: str) -> dict[str, Any]:
+        removed = self._guard(self.backend.remove_person, name)
+        return {"name": name, "removed_faces": removed}

