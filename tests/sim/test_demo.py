@@ -121,3 +121,29 @@ def test_scene_command_writes_frames_and_the_photo_to_enrol(tmp_path: Path) -> N
     bad = subprocess.run([sys.executable, "-m", "edgewatch", "scene", "--out", str(out), "--fps", "0"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--fps" in bad.stderr
+
+
+def test_collect_and_report_on_the_real_run_match_its_logs(demo_run, tmp_path: Path) -> None:
+    """Issue 5 on a real chain: the report's figures are exactly what the nodes logged."""
+    _, run_dir = demo_run
+    collected, report = tmp_path / "collected", tmp_path / "report"
+    for args in (["collect", "--from-dir", str(run_dir / "logs"), "--out", str(collected), "--quiet"],
+                 ["report", str(collected), "--out", str(report), "--quiet"]):
+        result = subprocess.run([sys.executable, "-m", "edgewatch", *args], capture_output=True, text=True,
+                                timeout=180)
+        assert result.returncode == 0, result.stderr
+    summary = json.loads((report / "summary.json").read_text())
+    log = events(run_dir / "logs")
+    count = Counter(e["event"] for e in log)
+    assert summary["missing"] == []
+    assert summary["frames"]["totals"]["processed"] == count["frame_processed"]
+    assert summary["frames"]["totals"]["with_persons"] == sum(
+        1 for e in log if e["event"] == "frame_processed" and e["persons"])
+    assert summary["tracks"]["started"] == count["track_started"]
+    assert summary["cloud"]["requests"] == count["cloud_request"]
+    assert summary["alarms"]["raised"] == count["alarm_raised"] and summary["alarms"]["acked"] == count["alarm_acked"]
+    detection = summary["latency_ms"]["per_hop"]["detection"]
+    assert detection["n"] == count["frame_processed"] and detection["measured_by"] == "edge"
+    html = (report / "report.html").read_text()
+    for plot in summary["plots"]:
+        assert (report / plot).stat().st_size > 0 and plot in html
