@@ -95,6 +95,11 @@ async def test_cloud_outage_gives_unverified_alarms_and_verification_resumes(ser
         reasons = [(a.camera_id, a.reason) for a in alarm.received]
         assert reasons == [("cam1", AlarmReason.INTRUDER), ("cam2", AlarmReason.UNVERIFIED),
                            ("cam2", AlarmReason.INTRUDER)]
+        registry = edge_node.metrics.registry
+        assert registry.get_sample_value("edgewatch_edge_alarms_total", {"reason": "intruder"}) == 2
+        assert registry.get_sample_value("edgewatch_edge_alarms_total", {"reason": "unverified"}) == 1
+        # decided: cam1 intruder, cam2 unverified, cam2 intruder
+        assert registry.get_sample_value("edgewatch_edge_cloud_requests_per_track_count") == 3
     finally:
         for client in cameras:
             await client.sio.disconnect()

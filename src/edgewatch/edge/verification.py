@@ -135,6 +135,7 @@ class VerificationService:
         log.info("track_verdict", trace_id=crop.trace_id, camera_id=track.camera_id, track_id=track.track_id,
                  verdict=result.verdict.value, state=track.state.value, attempts=track.attempts)
         if track.state is not before and track.state in (TrackState.KNOWN, TrackState.INTRUDER):
+            self.metrics.requests_per_track.observe(self.book.requests_per_track.get(track.key, 0))
             log.info("track_decided", trace_id=crop.trace_id, camera_id=track.camera_id,
                      track_id=track.track_id, state=track.state.value, name=track.name,
                      requests=self.book.requests_per_track.get(track.key, 0))
@@ -144,6 +145,7 @@ class VerificationService:
     async def _alarm(self, decision: AlarmDecision) -> None:
         track = decision.track
         if decision.reason.value == "unverified":
+            self.metrics.requests_per_track.observe(self.book.requests_per_track.get(track.key, 0))
             log.info("track_decided", trace_id=decision.trace_id, camera_id=track.camera_id,
                      track_id=track.track_id, state="unverified", name=None,
                      requests=self.book.requests_per_track.get(track.key, 0))

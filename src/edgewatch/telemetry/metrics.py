@@ -48,6 +48,10 @@ class EdgeMetrics:
                                        buckets=LATENCY_BUCKETS, registry=r)
         self.cloud_requests = Counter("edgewatch_edge_cloud_requests", "Cloud identify requests by outcome",
                                       ["outcome"], registry=r)
+        self.requests_per_track = Histogram(
+            "edgewatch_edge_cloud_requests_per_track", "Cloud requests a track needed until it was decided",
+            buckets=(0, 1, 2, 3, 4, 5, 10, 20), registry=r,
+        )
         self.alarms = Counter("edgewatch_edge_alarms", "Alarms raised", ["reason"], registry=r)
         self.alarm_delivery = Histogram("edgewatch_edge_alarm_delivery_seconds", "Alarm raised to first ack",
                                         buckets=LATENCY_BUCKETS, registry=r)
