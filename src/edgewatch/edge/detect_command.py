@@ -43,10 +43,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per image")
     parser.add_argument("--detector", choices=("nanodet", "yolo"), default="nanodet",
                         help="nanodet: bundled weights (default); yolo: a YOLOv8-style ONNX given by --model-path")
-    parser.add_argument("--input-size", type=_input_size, default=416, metavar="PIXELS",
-                        help="network input size, a multiple of 32 (default 416)")
-    parser.add_argument("--confidence", type=_confidence, default=0.35, metavar="SCORE",
-                        help="minimum person score (default 0.35)")
+    parser.add_argument("--input-size", type=_input_size, default=320, metavar="PIXELS",
+                        help="network input size, a multiple of 32 (default 320, as the edge)")
+    parser.add_argument("--confidence", type=_confidence, default=0.4, metavar="SCORE",
+                        help="minimum person score (default 0.4, as the edge)")
     parser.add_argument("--iou", type=_confidence, default=0.5, metavar="IOU",
                         help="non-maximum-suppression IoU threshold (default 0.5)")
     parser.add_argument("--model-path", type=Path, default=None, metavar="FILE",

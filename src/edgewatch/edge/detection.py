@@ -46,11 +46,17 @@ def check_rgb(image_rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def letterbox(image_rgb: np.ndarray, size: int) -> tuple[np.ndarray, float, int, int]:
+def letterbox(
+    image_rgb: np.ndarray, size: int, *, multiple: int | None = None
+) -> tuple[np.ndarray, float, int, int]:
     """Resize (Pillow, bilinear, aspect kept) to fit ``size`` x ``size`` and pad the rest with grey.
 
-    Returns ``(padded, scale, pad_x, pad_y)``: ``padded`` is uint8 size x size x 3; a point (x, y) of the
-    original maps to (x * scale + pad_x, y * scale + pad_y) in ``padded``.
+    With ``multiple`` (a fully convolutional model's largest stride) the canvas is not square: each side is
+    padded only up to the next multiple, so a 16:9 frame at size 320 becomes 320 x 192 instead of 320 x
+    320, 40 % fewer pixels to run the model on, with the same detections.
+
+    Returns ``(padded, scale, pad_x, pad_y)``: a point (x, y) of the original maps to
+    (x * scale + pad_x, y * scale + pad_y) in ``padded``.
     """
     from PIL import Image
 
@@ -61,9 +67,14 @@ def letterbox(image_rgb: np.ndarray, size: int) -> tuple[np.ndarray, float, int,
     new_h = min(size, max(1, round(height * scale)))
     if (new_w, new_h) != (width, height):
         image = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
-    pad_x = (size - new_w) // 2
-    pad_y = (size - new_h) // 2
-    padded = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
+    if multiple:
+        canvas_w = -(-new_w // multiple) * multiple
+        canvas_h = -(-new_h // multiple) * multiple
+    else:
+        canvas_w = canvas_h = size
+    pad_x = (canvas_w - new_w) // 2
+    pad_y = (canvas_h - new_h) // 2
+    padded = np.full((canvas_h, canvas_w, 3), PAD_VALUE, dtype=np.uint8)
     padded[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = image
     return padded, scale, pad_x, pad_y
 

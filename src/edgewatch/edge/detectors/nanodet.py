@@ -65,6 +65,7 @@ class NanoDetDetector:
         iou: float = 0.5,
         threads: int = 1,
         model_path: Path | None = None,
+        square: bool = False,
     ) -> None:
         if input_size % 32 or input_size < 64:
             raise ValueError(f"NanoDet input size must be a multiple of 32 (>= 64), got {input_size}")
@@ -81,17 +82,25 @@ class NanoDetDetector:
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
             raise ValueError(f"cannot load NanoDet model {self.model_path}: {exc}") from exc
         self._outputs = [f"{kind}_{s}" for s in STRIDES for kind in ("cls", "reg")]
-        self._centres = {s: self._grid(input_size, s) for s in STRIDES}
+        # Non-square input (each side padded to a multiple of 32 only) unless asked for the classic square.
+        self.square = square
+        self._centres: dict[tuple[int, int, int], np.ndarray] = {}
         self._bins = np.arange(REG_MAX + 1, dtype=np.float32)
 
-    @staticmethod
-    def _grid(size: int, stride: int) -> np.ndarray:
-        cells = size // stride
-        ys, xs = np.mgrid[0:cells, 0:cells]
-        return np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1).astype(np.float32)
+    def _grid(self, height: int, width: int, stride: int) -> np.ndarray:
+        """Cell centres of one output level, cached per input shape (a plain dict: a race only computes
+        the same immutable array twice)."""
+        key = (height, width, stride)
+        grid = self._centres.get(key)
+        if grid is None:
+            ys, xs = np.mgrid[0:height // stride, 0:width // stride]
+            grid = np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1).astype(np.float32)
+            self._centres[key] = grid
+        return grid
 
     def preprocess(self, image_rgb: np.ndarray) -> tuple[np.ndarray, float, int, int]:
-        padded, scale, pad_x, pad_y = letterbox(image_rgb, self.input_size)
+        multiple = None if self.square else STRIDES[-1]
+        padded, scale, pad_x, pad_y = letterbox(image_rgb, self.input_size, multiple=multiple)
         bgr = padded[:, :, ::-1].astype(np.float32)
         tensor = ((bgr - MEAN_BGR) / STD_BGR).transpose(2, 0, 1)[np.newaxis]
         return np.ascontiguousarray(tensor), scale, pad_x, pad_y
@@ -111,7 +120,7 @@ class NanoDetDetector:
             prob = np.exp(logits)
             prob /= prob.sum(axis=2, keepdims=True)
             dist = (prob @ self._bins) * stride  # (k, 4): left, top, right, bottom
-            centre = self._centres[stride][keep]
+            centre = self._grid(tensor.shape[2], tensor.shape[3], stride)[keep]
             boxes.append(np.concatenate([centre - dist[:, :2], centre + dist[:, 2:]], axis=1))
             scores.append(cls[keep])
         if not boxes:
