@@ -20,6 +20,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
 
 
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """Tests that configure a node's logging to a temporary folder must not leak it into later tests."""
+    yield
+    from edgewatch.telemetry.logs import configure_logging
+
+    configure_logging("pytest")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` beside the repo; tests using it are skipped when it is absent."""

@@ -152,6 +152,10 @@ class EdgeSettings(NodeSettings):
     verify_timeout: float = Field(
         default=10.0, gt=0, description="seconds to establish a track's identity before an unverified alarm"
     )
+    reverify_known_interval: float = Field(
+        default=30.0, ge=0,
+        description="seconds between re-checks of a track confirmed known while it stays in view (0: never)",
+    )
     track_max_age: float = Field(
         default=3.0, gt=0, description="seconds a track survives without detections (missed frames)"
     )
@@ -172,6 +176,10 @@ class CloudSettings(NodeSettings):
     port: int = Field(default=8080, ge=1, le=65535, description="listen port")
     token: SecretStr | None = Field(
         default=None, description="bearer token every client must send (EDGEWATCH_TOKEN); required"
+    )
+    allow_no_token: bool = Field(
+        default=False,
+        description="serve without a token: anyone who reaches the port may enrol faces (test benches only)",
     )
     backend: Literal["local", "rekognition"] = Field(default="local", description="face-recognition backend")
     db_path: Path = Field(default=Path("edgewatch-faces.db"), description="SQLite store of the local backend")

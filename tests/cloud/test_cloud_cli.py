@@ -130,9 +130,17 @@ def test_cloud_process_with_persons_and_identify_over_http(node_process, port: i
     assert event["faces"] == 1 and event["elapsed_ms"] > 0 and event["camera_id"] == "cam7"
 
 
-def test_cloud_without_token_warns(node_process, port: int, tmp_path: Path) -> None:
+def test_cloud_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "EDGEWATCH_TOKEN"}
-    cloud = node_process(["cloud", "--port", str(port), "--db-path", str(tmp_path / "faces.db")], env=env)
+    result = subprocess.run([sys.executable, "-m", "edgewatch", "cloud", "--db-path", str(tmp_path / "f.db")],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 2 and "EDGEWATCH_TOKEN" in result.stderr and "--allow-no-token" in result.stderr
+
+
+def test_cloud_without_token_only_when_allowed_and_warns(node_process, port: int, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "EDGEWATCH_TOKEN"}
+    cloud = node_process(["cloud", "--port", str(port), "--db-path", str(tmp_path / "faces.db"),
+                          "--allow-no-token"], env=env)
     wait_ready(f"http://127.0.0.1:{port}", cloud)
     assert httpx.get(f"http://127.0.0.1:{port}/v1/persons").json() == {"persons": []}
     _, stderr = cloud.stop()

@@ -79,9 +79,11 @@ async def test_cloud_outage_gives_unverified_alarms_and_verification_resumes(ser
         cloud.stop()
         acks_before = len(cameras[1].of(SocketEvent.FRAME_ACK.value))
         first_sent = await stream(cameras[1], "cam2", settings.verify_timeout + 1.5)
+        await until(lambda: any(a.camera_id == "cam2" for a in alarm.received), 15)
         cam2 = [a for a in alarm.received if a.camera_id == "cam2"]
         assert [a.reason for a in cam2] == [AlarmReason.UNVERIFIED], alarm.received
-        assert cam2[0].raised_at - first_sent <= settings.verify_timeout + 1.0
+        # Raised by the timeout (checked every 0.5 s), not by some later event; generous for a loaded CI box.
+        assert cam2[0].raised_at - first_sent <= settings.verify_timeout + 3.0
         assert len(cameras[1].of(SocketEvent.FRAME_ACK.value)) - acks_before >= 10, "the edge kept detecting"
 
         # Cloud back on the same address: the still-visible person is verified after all -> intruder.

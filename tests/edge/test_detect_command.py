@@ -54,10 +54,19 @@ def test_json_lines_for_each_image(tmp_path: Path) -> None:
 
 
 def test_options_reach_the_detector() -> None:
-    result = run_detect("--json", "--input-size", "320", "--confidence", "0.9", "--threads", "2", PORTRAIT)
-    assert result.returncode == 0, result.stderr
-    (record,) = map(json.loads, result.stdout.splitlines())
-    assert all(p["score"] >= 0.9 for p in record["persons"])
+    def persons(*options: str) -> list[dict]:
+        result = run_detect("--json", *options, PORTRAIT)
+        assert result.returncode == 0, result.stderr
+        (record,) = map(json.loads, result.stdout.splitlines())
+        return record["persons"]
+
+    # The portrait's person scores about 0.83-0.85 at these sizes: the threshold decides whether it is found.
+    found = persons("--input-size", "320", "--confidence", "0.5", "--threads", "2")
+    assert found and all(p["score"] >= 0.5 for p in found)
+    assert persons("--input-size", "320", "--confidence", "0.95") == []
+    # A different input size gives a different (but still confident) score: the option reached the model.
+    other = persons("--input-size", "640", "--confidence", "0.5")
+    assert other and max(p["score"] for p in other) != max(p["score"] for p in found)
 
 
 def test_unreadable_image_is_named_and_the_rest_still_run(tmp_path: Path) -> None:

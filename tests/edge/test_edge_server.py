@@ -302,18 +302,18 @@ async def test_event_loop_answers_while_workers_are_busy(serve, detector, tmp_pa
     for seq in range(3):
         for index, client in enumerate(clients):
             await client.sio.emit(SocketEvent.FRAME.value, encode(frame(camera=f"cam{index}", seq=seq, jpeg=big)))
-    pings: list[float] = []
+    answered_at: list[float] = []
+    deadline = time.monotonic() + 90
     async with httpx.AsyncClient(base_url=server.url) as http:
         while not acked.is_set():
-            started = time.monotonic()
+            assert time.monotonic() < deadline, f"only {len(done_at)} of 9 frames acked"
             assert (await http.get("/healthz")).status_code == 200
-            pings.append(time.monotonic() - started)
+            answered_at.append(time.monotonic())
             await asyncio.sleep(0.01)
-    # Nine large frames went through one worker one after another; health checks were answered all along,
-    # many of them before the last frame was done: the loop never waited for the model.
-    answered_during_work = len(pings)
-    work_span = done_at[-1] - done_at[0]
-    assert answered_during_work >= 5 and max(pings) < max(work_span, 0.25)
+    # Nine large frames went through one worker one after another. Health checks were answered all along,
+    # also between the first and the last frame's ack: the loop never waited for the model.
+    during_work = [t for t in answered_at if done_at[0] < t < done_at[-1]]
+    assert len(during_work) >= 3, (len(answered_at), done_at)
     for client in clients:
         await client.sio.disconnect()
 

@@ -38,11 +38,26 @@ def test_known_person_needs_one_request_and_no_alarm() -> None:
     assert sent is not None and book.take_request(track, 0.5) is None  # one request in flight at a time
     assert book.record_answer(track, answer(Verdict.KNOWN, "ada", 0.7), sent) == []
     assert track.state is TrackState.KNOWN and track.name == "ada"
-    for t in range(1, 40):  # seen for a long time: never asked again, never alarms
+    for t in range(1, 30):  # seen for a long time: not asked again before the re-check, never alarms
         book.observe("cam1", "site1", 1, float(t), crop(9, float(t)))
         assert book.take_request(track, float(t)) is None
         assert book.due(float(t)) == []
     assert book.requests_per_track[("cam1", 1)] == 1
+    # Still in view after reverify_known (30 s): asked once more, beyond max_attempts, and stays known.
+    for t in (30, 60, 90):
+        book.observe("cam1", "site1", 1, float(t), crop(9, float(t)))
+        again = book.take_request(track, float(t))
+        assert again is not None and book.take_request(track, float(t) + 1) is None
+        assert book.record_answer(track, answer(Verdict.KNOWN, "ada", 0.7), again) == []
+    assert track.state is TrackState.KNOWN and book.requests_per_track[("cam1", 1)] == 4
+
+
+def test_known_track_is_not_rechecked_when_reverification_is_off() -> None:
+    book = IdentityBook(IdentityOptions(reverify_known=0))
+    track = book.observe("cam1", "site1", 1, 0.0, crop())
+    book.record_answer(track, answer(Verdict.KNOWN, "ada", 0.7), book.take_request(track, 0.0))
+    book.observe("cam1", "site1", 1, 500.0, crop(t=500.0))
+    assert book.take_request(track, 500.0) is None
 
 
 def test_intruder_alarms_at_once_and_only_once() -> None:

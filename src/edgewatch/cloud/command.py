@@ -34,6 +34,12 @@ def main(args: argparse.Namespace) -> int:
 
     configure_logging("cloud", settings.log_dir, settings.log_level)
     log = get_logger("edgewatch.cloud")
+    if settings.token is None and not settings.allow_no_token:
+        # Fail secure: an open cloud lets anyone enrol themselves as "known" and silence intruder alarms.
+        log.error("cloud_failed", error="no token configured")
+        sys.stderr.write("edgewatch cloud: no bearer token configured: set EDGEWATCH_TOKEN (or --token); "
+                         "--allow-no-token serves without one, for a test bench on loopback only\n")
+        return 2
     try:
         app = create_app(settings)
     except Exception as exc:  # noqa: BLE001 - a backend that cannot even be built (bad configuration)

@@ -62,9 +62,10 @@ class AlarmDispatcher:
         self._listeners.get(site_id, set()).discard(sid)
 
     async def acknowledged(self, ack: AlarmAck, site_id: str) -> None:
-        event = await self.store.acknowledge_async(ack.event_id, ack.node_id)
+        event = await self.store.acknowledge_async(ack.event_id, ack.node_id, site_id=site_id)
         if event is None:
-            log.debug("alarm_ack_repeat", event_id=ack.event_id, node_id=ack.node_id)
+            log.debug("alarm_ack_ignored", event_id=ack.event_id, node_id=ack.node_id, site_id=site_id,
+                      reason="repeat, unknown id, or another site's alarm")
             return
         delivery = max(0.0, time.time() - event.raised_at)
         self.metrics.alarm_delivery.observe(delivery)

@@ -82,13 +82,19 @@ class AlarmStore:
                 (when or time.time(), event_id),
             )
 
-    def acknowledge(self, event_id: str, node_id: str, when: float | None = None) -> AlarmEvent | None:
-        """Record the first ack of an alarm. Returns the event on its first ack, None for a repeat or an
-        unknown id (so the caller can log the delivery latency exactly once)."""
+    def acknowledge(
+        self, event_id: str, node_id: str, when: float | None = None, *, site_id: str | None = None
+    ) -> AlarmEvent | None:
+        """Record the first ack of an alarm. Returns the event on its first ack, None for a repeat, an
+        unknown id, or (with ``site_id``) an alarm of another site: a node can only acknowledge alarms
+        of its own site, so a stray ack never stops another site's alarm from being re-sent."""
+        query = "SELECT body FROM alarms WHERE event_id = ? AND acked_at IS NULL"
+        params: list[object] = [event_id]
+        if site_id is not None:
+            query += " AND site_id = ?"
+            params.append(site_id)
         with self._lock:
-            row = self._db.execute(
-                "SELECT body FROM alarms WHERE event_id = ? AND acked_at IS NULL", (event_id,)
-            ).fetchone()
+            row = self._db.execute(query, params).fetchone()
             if row is None:
                 return None
             self._db.execute(
@@ -117,5 +123,7 @@ class AlarmStore:
     async def mark_sent_async(self, event_id: str) -> None:
         await asyncio.to_thread(self.mark_sent, event_id)
 
-    async def acknowledge_async(self, event_id: str, node_id: str) -> AlarmEvent | None:
-        return await asyncio.to_thread(self.acknowledge, event_id, node_id)
+    async def acknowledge_async(
+        self, event_id: str, node_id: str, *, site_id: str | None = None
+    ) -> AlarmEvent | None:
+        return await asyncio.to_thread(self.acknowledge, event_id, node_id, site_id=site_id)

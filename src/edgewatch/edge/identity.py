@@ -36,6 +36,10 @@ class IdentityOptions:
     contradiction_margin: int = 2
     #: a settled track is forgotten this long after it was last seen
     forget_after: float = 30.0
+    #: a track confirmed known is asked about again this often while it stays in view (0: never), so a
+    #: person who takes over a known person's track (tailgating, a swap the tracker missed) is not
+    #: covered by the first person's verdict for ever
+    reverify_known: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +125,13 @@ class IdentityBook:
     def take_request(self, track: TrackIdentity, now: float) -> CropCandidate | None:
         """The crop to send to the cloud now, or None when this track should not be asked now."""
         o = self.options
-        if track.in_flight or track.best is None or track.answered >= o.max_attempts:
+        if track.in_flight or track.best is None or track.state is TrackState.INTRUDER:
             return None
-        if track.state in (TrackState.KNOWN, TrackState.INTRUDER):
+        if track.state is TrackState.KNOWN:
+            # Re-verification of a known track is not capped by max_attempts: it is paced instead.
+            if not o.reverify_known or track.last_attempt is None or now - track.last_attempt < o.reverify_known:
+                return None
+        elif track.answered >= o.max_attempts:
             return None
         if track.last_attempt is not None and now - track.last_attempt < o.min_interval:
             return None

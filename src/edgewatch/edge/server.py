@@ -277,7 +277,7 @@ class EdgeNode:
             await self._error(sid, "bad_alarm_ack", str(exc))
             return
         assert self.dispatcher is not None
-        await self.dispatcher.acknowledged(ack, hello.site_id)
+        await self.dispatcher.acknowledged(ack, hello.site_id)  # only an alarm of the node's own site
 
     # ---- detection workers ----------------------------------------------------------------------------
 
@@ -299,7 +299,10 @@ class EdgeNode:
                 log.exception("detection_failed", trace_id=frame.trace_id, camera_id=frame.camera_id)
                 await self._failed(item, f"detection failed: {type(exc).__name__}: {exc}")
                 continue
-            await self._processed(item, queue_s, result)
+            try:
+                await self._processed(item, queue_s, result)
+            except Exception:  # tracking/verification trouble must not end this worker
+                log.exception("frame_postprocess_failed", trace_id=frame.trace_id, camera_id=frame.camera_id)
 
     async def _failed(self, item: QueuedFrame, detail: str) -> None:
         frame = item.frame

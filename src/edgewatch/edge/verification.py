@@ -67,10 +67,12 @@ class VerificationService:
                 min_interval=settings.verify_interval,
                 max_attempts=settings.verify_attempts,
                 verify_timeout=settings.verify_timeout,
+                reverify_known=settings.reverify_known_interval,
             )
         )
         self._trackers: dict[str, IouTracker] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unsent: list[AlarmEvent] = []  # alarms the sink failed to take; retried, never dropped
 
     @classmethod
     def from_settings(
@@ -112,7 +114,11 @@ class VerificationService:
         await self.check_timeouts()
 
     async def check_timeouts(self) -> None:
-        """Raise the unverified alarms that are due (also called periodically when no frames arrive)."""
+        """Raise the unverified alarms that are due (also called periodically when no frames arrive), and
+        retry alarms that could not be stored before: a decided alarm is never dropped."""
+        retry, self._unsent = self._unsent, []
+        for event in retry:
+            await self._raise(event)
         for decision in self.book.due(self.clock()):
             await self._alarm(decision)
 
@@ -126,6 +132,12 @@ class VerificationService:
             )
         except CloudError as exc:
             self.metrics.cloud_requests.labels(type(exc).__name__).inc()
+            self.book.record_failure(track, crop)
+            return
+        except Exception:  # a bug must not leave the track waiting for an answer that never comes
+            log.exception("cloud_request_crashed", trace_id=crop.trace_id, camera_id=track.camera_id,
+                          track_id=track.track_id)
+            self.metrics.cloud_requests.labels("crashed").inc()
             self.book.record_failure(track, crop)
             return
         self.metrics.cloud_latency.observe(time.perf_counter() - started)
@@ -154,9 +166,25 @@ class VerificationService:
             reason=decision.reason, track_id=track.track_id, detail=decision.detail,
             snapshot_jpeg=decision.snapshot,
         )
-        await self.alarms.raise_alarm(event)
+        await self._raise(event)
+
+    async def _raise(self, event: AlarmEvent) -> None:
+        """Hand an alarm to the sink; if that fails (e.g. the outbox's disk), keep it and retry on the next
+        timeout check with the same event id. The identity book has already marked the track alarmed, so
+        dropping it here would lose the alarm for good."""
+        try:
+            await self.alarms.raise_alarm(event)
+        except Exception:
+            log.exception("alarm_not_stored", trace_id=event.trace_id, event_id=event.event_id,
+                          camera_id=event.camera_id, track_id=event.track_id, reason=event.reason.value)
+            self._unsent.append(event)
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("verification_task_failed", error=repr(task.exception()))
