@@ -120,10 +120,10 @@ class AlarmNode:
             self.log.warning("alarm_other_site", trace_id=event.trace_id, event_id=event.event_id,
                              site_id=event.site_id, own_site_id=self.settings.site_id)
             return
-        acked = await self.link.emit(SocketEvent.ALARM_ACK,
-                                     encode(AlarmAck(event_id=event.event_id, node_id=self.settings.node_id)))
-        self.acks_sent += acked
+        ack = encode(AlarmAck(event_id=event.event_id, node_id=self.settings.node_id))
         if event.event_id in self._seen:
+            acked = await self.link.emit(SocketEvent.ALARM_ACK, ack)  # our earlier ack may have been lost
+            self.acks_sent += acked
             self.duplicates += 1
             self.metrics.duplicates.inc()
             self.log.info("alarm_duplicate", trace_id=event.trace_id, event_id=event.event_id, acked=acked)
@@ -131,13 +131,18 @@ class AlarmNode:
         self._remember_id(event.event_id)
         self.received.append(event)
         self.metrics.alarms.labels(str(event.reason)).inc()
+        # Act first, acknowledge after: the ack tells the edge to stop re-sending, so it must not go out
+        # before the alarm has sounded here. Synchronous actions (the console line) finish before the ack;
+        # slow ones (a webhook) continue in the background with their own retries.
+        for action in self._actions:
+            self._act(action, event)
+        acked = await self.link.emit(SocketEvent.ALARM_ACK, ack)
+        self.acks_sent += acked
         self.log.info(
             "alarm_received", trace_id=event.trace_id, event_id=event.event_id, site_id=event.site_id,
             camera_id=event.camera_id, reason=str(event.reason), track_id=event.track_id, detail=event.detail,
             raised_at=event.raised_at, acked=acked,
         )
-        for action in self._actions:
-            self._spawn(action, event)
 
     def _remember_id(self, event_id: str) -> None:
         self._seen[event_id] = None
@@ -146,17 +151,28 @@ class AlarmNode:
         if len(self.received) > self._remember:
             del self.received[: len(self.received) - self._remember]
 
-    def _spawn(self, action: AlarmCallback, event: AlarmEvent) -> None:
-        async def guarded() -> None:
-            try:
-                result = action(event)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception as exc:  # noqa: BLE001 - an action's failure never stops the node
-                self.log.error("alarm_action_failed", trace_id=event.trace_id, event_id=event.event_id,
-                               action=type(action).__name__, error=f"{type(exc).__name__}: {exc}")
+    def _act(self, action: AlarmCallback, event: AlarmEvent) -> None:
+        """Run one action; an awaitable result continues as a background task. A failing action is
+        logged and never stops the node or the other actions."""
+        def failed(exc: Exception) -> None:
+            self.log.error("alarm_action_failed", trace_id=event.trace_id, event_id=event.event_id,
+                           action=type(action).__name__, error=f"{type(exc).__name__}: {exc}")
 
-        task = asyncio.create_task(guarded())
+        try:
+            result = action(event)
+        except Exception as exc:  # noqa: BLE001
+            failed(exc)
+            return
+        if not inspect.isawaitable(result):
+            return
+
+        async def finish() -> None:
+            try:
+                await result
+            except Exception as exc:  # noqa: BLE001
+                failed(exc)
+
+        task = asyncio.create_task(finish())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
