@@ -324,3 +324,25 @@ def test_edge_command_rejects_a_missing_model(node_process: Callable[..., Any], 
     assert edge.proc.wait(60) == 2
     _, err = edge.stop()
     assert "missing.onnx" in err
+
+
+async def test_a_detector_that_keeps_failing_makes_the_edge_unready(serve, tmp_path: Path, until) -> None:
+    detector = create_detector("nanodet", input_size=320, confidence=0.5)
+    node = EdgeNode(edge_settings(tmp_path, sites=["site1"], frame_buffer=10), detector)
+    server = serve(node.app)
+    client = RawClient()
+    await client.connect(server.url, Hello(role=NodeRole.CAMERA, node_id="cam1", site_id="site1"))
+    good_outputs = detector._outputs
+    detector._outputs = ["no_such_output"]  # ONNX Runtime now fails every run, as with a broken model update
+    for seq in range(5):
+        await client.sio.emit(SocketEvent.FRAME.value, encode(frame(seq=seq)))
+    await until(lambda: len(client.of(SocketEvent.FRAME_ACK.value)) == 5, 20)
+    assert {decode(FrameAck, a).status for a in client.of(SocketEvent.FRAME_ACK.value)} == {FrameStatus.FAILED}
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        answer = await http.get("/readyz")
+        assert answer.status_code == 503 and "detector failing" in answer.json()["error"]
+        detector._outputs = good_outputs
+        await client.sio.emit(SocketEvent.FRAME.value, encode(frame(seq=5)))
+        await until(lambda: len(client.of(SocketEvent.FRAME_ACK.value)) == 6, 20)
+        assert (await http.get("/readyz")).status_code == 200
+    await client.sio.disconnect()

@@ -58,6 +58,8 @@ DetectorSource = PersonDetector | Callable[[], PersonDetector]
 
 #: How often tracks are checked for the unverified-alarm timeout when no frames arrive.
 TIMEOUT_CHECK_INTERVAL = 0.5
+#: Consecutive detector errors after which /readyz reports the edge not ready.
+DETECTOR_FAILURES_UNREADY = 5
 
 
 @dataclass(slots=True)
@@ -90,6 +92,7 @@ class EdgeNode:
         self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="edge-detect")
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._detector_failures = 0
         self._register_handlers()
         http = Starlette(
             routes=[
@@ -297,8 +300,19 @@ class EdgeNode:
                 continue
             except Exception as exc:  # a detector bug must not kill the worker; the frame is reported failed
                 log.exception("detection_failed", trace_id=frame.trace_id, camera_id=frame.camera_id)
+                self._detector_failures += 1
+                if self._detector_failures >= DETECTOR_FAILURES_UNREADY and self.status.ready:
+                    # Frames keep failing: persons would go unseen. Say so where orchestrators look.
+                    self.status.ready = False
+                    self.status.error = f"detector failing: {type(exc).__name__}: {exc}"
+                    log.error("detector_unhealthy", failures=self._detector_failures, error=self.status.error)
                 await self._failed(item, f"detection failed: {type(exc).__name__}: {exc}")
                 continue
+            if self._detector_failures:
+                self._detector_failures = 0
+                if not self.status.ready and self.processor is not None:
+                    self.status.ready, self.status.error = True, None
+                    log.info("detector_recovered")
             try:
                 await self._processed(item, queue_s, result)
             except Exception:  # tracking/verification trouble must not end this worker
