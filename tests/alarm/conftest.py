@@ -1,58 +1,56 @@
-"""Real peers for the alarm node: a python-socketio server standing in for the edge (it emits alarms and
-records acks) and a Starlette webhook receiver, both served by real uvicorn on loopback."""
+"""Peers of the alarm node: the REAL edge (``EdgeNode``, served by uvicorn on loopback) whose SQLite alarm
+outbox the tests fill through ``node.store.add`` -- the edge then delivers each alarm to its site's alarm
+nodes on connect and re-sends it until acknowledged -- and a webhook receiver standing in for the user's
+own HTTP endpoint (a third-party service, not a part of edgewatch)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from edgewatch.protocol import AlarmAck, Hello, ProtocolError, SocketEvent, decode
+from edgewatch.config import EdgeSettings
+from edgewatch.edge.detectors import create_detector
+from edgewatch.edge.server import EdgeNode
 
 
-class AlarmEdge:
-    """Records hellos and alarm acks; ``send`` emits an alarm from the server's own loop."""
+@pytest.fixture(scope="module")
+def detector() -> Any:
+    return create_detector("nanodet", input_size=320, confidence=0.5)
 
-    def __init__(self) -> None:
-        self.hellos: list[Hello] = []
-        self.acks: list[AlarmAck] = []
-        self.sids: list[str] = []
-        self._sio: socketio.AsyncServer | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def app(self) -> Any:
-        sio = socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
-        self._sio = sio
+@pytest.fixture
+def real_edge(serve, detector, tmp_path: Path) -> Callable[..., tuple[EdgeNode, Any]]:
+    """``real_edge(port=None, **settings)`` -> (EdgeNode, server): a real edge serving site1 and site2."""
 
-        @sio.event
-        async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
-            try:
-                hello = decode(Hello, auth)
-            except ProtocolError as exc:
-                raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
-            self._loop = asyncio.get_running_loop()
-            self.hellos.append(hello)
-            self.sids.append(sid)
+    def start(port: int | None = None, **overrides: Any) -> tuple[EdgeNode, Any]:
+        values: dict[str, Any] = {"sites": ["site1", "site2"], "workers": 1, "alarm_db": tmp_path / "alarms.db",
+                                  "alarm_resend_interval": 0.2, "input_size": 320, "confidence": 0.5}
+        values.update(overrides)
+        node = EdgeNode(EdgeSettings(**values), detector)
+        return node, serve(node.app, port)
 
-        @sio.on(SocketEvent.ALARM_ACK)
-        async def alarm_ack(sid: str, payload: Any) -> None:
-            self.acks.append(decode(AlarmAck, payload))
+    return start
 
-        return socketio.ASGIApp(sio)
 
-    async def send(self, payload: Any) -> None:
-        """Emit ``alarm`` with ``payload`` to every connected node (called from the test's loop)."""
-        assert self._sio is not None and self._loop is not None, "no node connected yet"
-        future = asyncio.run_coroutine_threadsafe(self._sio.emit(SocketEvent.ALARM, payload), self._loop)
-        await asyncio.wrap_future(future)
+def deliveries(db: Path) -> dict[str, tuple[str | None, int]]:
+    """The edge's outbox as stored in SQLite: event id -> (node that acknowledged it, times it was sent)."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT event_id, acked_by, sent_count FROM alarms").fetchall()
+    finally:
+        conn.close()
+    return {event_id: (acked_by, sent) for event_id, acked_by, sent in rows}
 
 
 class WebhookReceiver:
@@ -79,11 +77,6 @@ class WebhookReceiver:
             return JSONResponse({"ok": True})
 
         return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
-
-
-@pytest.fixture
-def alarm_edge() -> AlarmEdge:
-    return AlarmEdge()
 
 
 @pytest.fixture

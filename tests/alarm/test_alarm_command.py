@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgewatch.protocol import AlarmEvent, AlarmReason, encode
+from edgewatch.protocol import AlarmEvent, AlarmReason
+
+from .conftest import deliveries
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,24 +33,25 @@ def test_bad_values_exit_2_naming_the_field() -> None:
 
 
 async def test_alarm_process_prints_alarms_and_stops_cleanly(
-    serve, alarm_edge, node_process, until, tmp_path: Path
+    real_edge, node_process, until, tmp_path: Path
 ) -> None:
-    server = serve(alarm_edge.app())
-    node = node_process(["alarm", "--edge-url", server.url, "--site-id", "site1", "--node-id", "door",
-                         "--log-dir", str(tmp_path), "--reconnect-delay", "0.1"])
-    await until(lambda: len(alarm_edge.hellos) == 1 or node.proc.poll() is not None, timeout=30)
-    assert node.proc.poll() is None, node.output()
+    edge, server = real_edge()
+    assert edge.store is not None
     event = AlarmEvent(site_id="site1", camera_id="cam2", trace_id="trace0001abcd", reason=AlarmReason.UNVERIFIED,
                        detail="no face visible")
-    await alarm_edge.send(encode(event))
-    await until(lambda: len(alarm_edge.acks) == 1, timeout=15)
+    assert edge.store.add(event)  # pending in the real edge's outbox: delivered when the node connects
+    node = node_process(["alarm", "--edge-url", server.url, "--site-id", "site1", "--node-id", "door",
+                         "--log-dir", str(tmp_path / "logs"), "--reconnect-delay", "0.1"])
+    await until(lambda: edge.store.counts()["acked"] == 1 or node.proc.poll() is not None, timeout=30)
+    assert node.proc.poll() is None, node.output()
     await asyncio.sleep(0.2)
     stdout, stderr = await asyncio.to_thread(node.stop)
 
     assert node.proc.returncode == 0, stderr
     assert "ALARM unverified site1/cam2 " in stdout and "no face visible" in stdout
-    assert alarm_edge.acks[0].node_id == "door"
-    lines = [json.loads(line) for line in (tmp_path / "alarm-door.jsonl").read_text().splitlines()]
+    assert stdout.count("ALARM") == 1
+    assert deliveries(tmp_path / "alarms.db")[event.event_id][0] == "door"
+    lines = [json.loads(line) for line in (tmp_path / "logs" / "alarm-door.jsonl").read_text().splitlines()]
     received = [line for line in lines if line["event"] == "alarm_received"]
     assert len(received) == 1 and received[0]["trace_id"] == "trace0001abcd"
     assert received[0]["node"] == "alarm-door"

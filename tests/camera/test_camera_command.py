@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import edge_count
+
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "edgewatch", *args], check=False, capture_output=True, text=True,
@@ -38,17 +40,17 @@ def test_missing_source_exits_2_naming_it(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_camera_process_streams_and_stops_cleanly(
-    serve, edge, image_folder: Path, node_process, tmp_path: Path, sig: signal.Signals
+    real_edge, image_folder: Path, node_process, tmp_path: Path, sig: signal.Signals
 ) -> None:
     import time
 
-    server = serve(edge.app())
+    edge, server = real_edge(cameras=["cam9"])  # the real edge, accepting only this camera
     node = node_process([
         "camera", "--source", image_folder.name, "--loop", "--fps", "10", "--edge-url", server.url,
         "--camera-id", "cam9", "--log-dir", str(tmp_path / "logs"), "--reconnect-delay", "0.1",
     ], cwd=image_folder.parent)  # a relative source, resolved from the working directory
     deadline = time.monotonic() + 30
-    while len(edge.frames) < 3:
+    while edge_count(edge, "processed", "cam9") < 3:
         assert node.proc.poll() is None, node.output()
         assert time.monotonic() < deadline, "no frames from the camera process"
         time.sleep(0.05)
@@ -58,8 +60,9 @@ def test_camera_process_streams_and_stops_cleanly(
 
     assert node.proc.returncode == 0, stderr
     assert "camera cam9:" in stdout and "sent" in stdout
-    assert {f.camera_id for f in edge.frames} == {"cam9"}
+    assert edge_count(edge, "received", "cam9") >= 3
     lines = [json.loads(line) for line in (tmp_path / "logs" / "camera-cam9.jsonl").read_text().splitlines()]
     assert all(line["node"] == "camera-cam9" for line in lines)
     assert any(line["event"] == "frame_sent" and line["trace_id"] for line in lines)
+    assert any(line["event"] == "frame_acked" and line["status"] == "processed" for line in lines)
     assert lines[-1]["event"] == "camera_stopped"

@@ -25,6 +25,8 @@ from edgewatch.camera.sources import (
 )
 from edgewatch.config import CameraSettings
 
+from .conftest import edge_count
+
 
 class FakeClock:
     """A clock the test moves by hand, so skip-by-time is checked exactly (no wall-clock timing)."""
@@ -151,44 +153,48 @@ def test_pacer_hands_out_slots_by_time_without_bursts() -> None:
         Pacer(0)
 
 
-async def test_video_file_streams_and_loops_through_the_node(serve, edge, video_file) -> None:
-    server = serve(edge.app())
-    path = video_file(frames=10, fps=20.0)  # 0.5 s, played at 10 fps: it has to loop to give 8 frames
-    node = CameraNode(CameraSettings(edge_url=server.url, source=str(path), loop=True, fps=10.0, max_frames=8,
-                                     send_buffer=8, reconnect_delay=0.1))
+async def test_video_file_streams_and_loops_through_the_node(real_edge, logs, video_file) -> None:
+    edge, server = real_edge()
+    # 0.5 s of video whose first half shows a person; played at 10 fps it has to loop to give 12 frames
+    path = video_file(frames=10, fps=20.0, size=(640, 360), person_at=frozenset(range(5)))
+    node = CameraNode(CameraSettings(edge_url=server.url, source=str(path), loop=True, fps=10.0, max_frames=12,
+                                     send_buffer=12, reconnect_delay=0.1))
     stats = await asyncio.wait_for(node.run(), 30)
 
-    assert stats.frames_sent == 8 == len(edge.frames)
-    indices = [grey_index(cv2.imdecode(np.frombuffer(f.jpeg, np.uint8), cv2.IMREAD_COLOR)) for f in edge.frames]
-    assert any(b < a for a, b in itertools.pairwise(indices)), f"no wrap-around in {indices}"
-    assert len(set(indices)) < len(indices)  # the file was played more than once
+    assert stats.frames_sent == 12 == edge_count(edge, "processed", "cam1")
+    persons = {e["trace_id"]: e["persons"] for e in logs.of("frame_processed")}
+    seen = [persons[e["trace_id"]] > 0 for e in logs.of("frame_received")]  # in seq order, per the real detector
+    assert seen[0], "the video starts with the person"
+    assert any(not a and b for a, b in itertools.pairwise(seen)), f"the person never came back: no loop in {seen}"
 
 
-async def test_stream_url_source_is_reopened_when_it_fails(serve, edge, video_file) -> None:
+async def test_stream_url_source_is_reopened_when_it_fails(serve, real_edge, video_file) -> None:
     """A finite HTTP video behaves like a stream that keeps dying: the node reopens it with backoff."""
     path = video_file(frames=5, fps=20.0)
     files = serve(Starlette(routes=[Route("/cam.avi", lambda request: FileResponse(path))]))
-    server = serve(edge.app())
+    edge, server = real_edge()
     url = f"{files.url}/cam.avi"
     assert isinstance(open_source(url), LiveCaptureSource)
     node = CameraNode(CameraSettings(edge_url=server.url, source=url, fps=20.0, max_frames=8, send_buffer=8,
                                      reconnect_delay=0.05, reconnect_delay_max=0.2))
     stats = await asyncio.wait_for(node.run(), 60)
 
-    assert stats.frames_sent == 8
+    assert stats.frames_sent == 8 == edge_count(edge, "processed", "cam1")
     assert stats.source_failures >= 1  # the stream ended at least once and was reopened
 
 
-async def test_streams_shared_wisenet_frames(serve, edge, shared_data: Path) -> None:
+async def test_streams_shared_wisenet_frames(real_edge, logs, shared_data: Path) -> None:
     folder = shared_data / "wisenet-frames"
-    expected = sorted(p.name for p in folder.glob("*.jpg"))
-    server = serve(edge.app())
+    expected = sorted(folder.glob("*.jpg"))
+    edge, server = real_edge()
     node = CameraNode(CameraSettings(edge_url=server.url, source=str(folder), fps=20.0, send_buffer=20,
                                      max_width=640, reconnect_delay=0.1))
     stats = await asyncio.wait_for(node.run(), 30)
 
-    assert stats.frames_sent == len(expected) == len(edge.frames)
-    assert [f.seq for f in edge.frames] == list(range(len(expected)))
-    for frame in edge.frames:
-        image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
-        assert image.shape == (360, 640, 3)  # 1280x720 downscaled to 640 wide
+    assert stats.frames_sent == len(expected) == edge_count(edge, "processed", "cam1")
+    received = logs.of("frame_received")
+    assert [e["seq"] for e in received] == list(range(len(expected)))
+    # each is the camera's 640-wide encoding of that file (1280x720 downscaled to 640x360), in name order
+    assert all(resize_to_width(cv2.imread(str(p)), 640).shape == (360, 640, 3) for p in expected)
+    sizes = [len(encode_jpeg(cv2.imread(str(p), cv2.IMREAD_COLOR), 640, 85)) for p in expected]
+    assert [e["bytes"] for e in received] == sizes

@@ -157,7 +157,8 @@ async def test_alarm_reaches_only_its_own_site_and_is_acknowledged(serve, detect
 
 
 async def test_alarm_node_connecting_later_gets_the_pending_alarm(serve, detector, tmp_path: Path, until) -> None:
-    node = EdgeNode(edge_settings(tmp_path), detector)
+    # No re-send within the test: the alarm delivered on connect must be acknowledged the first time.
+    node = EdgeNode(edge_settings(tmp_path, alarm_resend_interval=300), detector)
     server = serve(node.app)
     camera = RawClient()
     await camera.connect(server.url, Hello(role=NodeRole.CAMERA, node_id="cam1", site_id="site1"))

@@ -33,6 +33,10 @@ from edgewatch.telemetry.metrics import AlarmNodeMetrics, serve_metrics
 AlarmCallback = Callable[[AlarmEvent], Awaitable[Any] | Any]
 
 
+#: How long an ack waits for the link when an alarm arrives during the connection handshake (seconds).
+ACK_WAIT = 2.0
+
+
 class AlarmNode:
     """One alarm node. ``await run()`` until ``await stop()``; ``received`` lists unique alarms in order."""
 
@@ -122,7 +126,8 @@ class AlarmNode:
             return
         ack = encode(AlarmAck(event_id=event.event_id, node_id=self.settings.node_id))
         if event.event_id in self._seen:
-            acked = await self.link.emit(SocketEvent.ALARM_ACK, ack)  # our earlier ack may have been lost
+            # our earlier ack may have been lost
+            acked = await self.link.emit(SocketEvent.ALARM_ACK, ack, wait_connected=ACK_WAIT)
             self.acks_sent += acked
             self.duplicates += 1
             self.metrics.duplicates.inc()
@@ -136,7 +141,7 @@ class AlarmNode:
         # slow ones (a webhook) continue in the background with their own retries.
         for action in self._actions:
             self._act(action, event)
-        acked = await self.link.emit(SocketEvent.ALARM_ACK, ack)
+        acked = await self.link.emit(SocketEvent.ALARM_ACK, ack, wait_connected=ACK_WAIT)
         self.acks_sent += acked
         self.log.info(
             "alarm_received", trace_id=event.trace_id, event_id=event.event_id, site_id=event.site_id,

@@ -112,8 +112,15 @@ class EdgeLink:
     def _jitter(self, delay: float) -> float:
         return max(0.0, delay + self.settings.reconnect_jitter * (2 * random.random() - 1))
 
-    async def emit(self, event: str, data: Any) -> bool:
-        """Send one event; False (nothing sent) while disconnected."""
+    async def emit(self, event: str, data: Any, *, wait_connected: float = 0.0) -> bool:
+        """Send one event; False (nothing sent) while disconnected. ``wait_connected`` waits that long for
+        the link first: events the edge sends while accepting a connection arrive before the connection
+        counts as established here, and their answers must not be lost."""
+        if not self.connected.is_set() and wait_connected > 0:
+            try:
+                await asyncio.wait_for(self.connected.wait(), wait_connected)
+            except TimeoutError:
+                pass
         if not self.connected.is_set():
             return False
         try:
