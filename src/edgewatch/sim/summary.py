@@ -1,88 +1,72 @@
-"""The short end-of-demo summary, computed from the run's JSON logs (``edgewatch report`` goes further)."""
+"""The short end-of-demo summary: a compact view of the figures `edgewatch report` computes from the logs.
+
+One analysis serves both (edgewatch.report.analysis), so the demo, the benchmark and the report always
+agree on what a frame, a drop, a request per track or a latency is.
+"""
 
 from __future__ import annotations
 
-import json
-from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from edgewatch.report.analysis import analyse
+from edgewatch.report.loader import load_logs
+
+#: summary name -> (section of the report's latency figures, figure key)
+LATENCIES: dict[str, tuple[str, str]] = {
+    "camera_rtt": ("per_hop", "camera_rtt"),
+    "edge_queue": ("per_hop", "edge_queue"),
+    "detection": ("per_hop", "detection"),
+    "cloud_round_trip": ("per_hop", "cloud_round_trip"),
+    "camera_to_alarm": ("cross_clock", "camera_to_alarm"),
+}
 
 
-def _events(log_dir: Path) -> list[dict[str, Any]]:
-    events = []
-    for path in sorted(log_dir.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return events
-
-
-def _percentiles(values: list[float]) -> dict[str, float] | None:
-    if not values:
+def _percentiles(figure: dict[str, Any] | None) -> dict[str, float] | None:
+    if not figure or not figure.get("n"):
         return None
-    p50, p90, p99 = np.percentile(np.asarray(values, dtype=float), [50, 90, 99])
-    return {"n": len(values), "p50": round(float(p50), 1), "p90": round(float(p90), 1), "p99": round(float(p99), 1)}
+    return {"n": figure["n"], "p50": round(figure["p50"], 1), "p90": round(figure["p90"], 1),
+            "p99": round(figure["p99"], 1)}
 
 
 def summarise(log_dir: Path) -> dict[str, Any]:
-    events = _events(log_dir)
-    by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for event in events:
-        by_name[str(event.get("event"))].append(event)
-    requests_per_track = Counter(
-        (e.get("camera_id"), e.get("track_id")) for e in by_name["cloud_request"] + by_name["cloud_request_failed"]
-    )
-    captured = {e.get("trace_id"): e.get("captured_at") for e in by_name["frame_sent"]}
-    camera_to_alarm = [
-        (e["t"] - captured[e["trace_id"]]) * 1000
-        for e in by_name["alarm_received"]
-        if captured.get(e.get("trace_id")) and "t" in e
-    ]
-    decided = Counter(str(e.get("state")) for e in by_name["track_decided"])
-    processed_at = [e["t"] for e in by_name["frame_processed"] if "t" in e]
-    span = (max(processed_at) - min(processed_at)) if len(processed_at) > 1 else 0.0
-    drops = by_name["frame_dropped"]
+    report = analyse(load_logs(log_dir)).summary
+    frames, drops, cloud, alarms = report["frames"], report["drops"], report["cloud"], report["alarms"]
+    span = report["throughput"].get("span_s") or 0.0
+    processed = frames["totals"]["processed"]
+    per_track = cloud["requests_per_track"]
     return {
-        "frames_sent": len(by_name["frame_sent"]),
-        "frames_processed": len(by_name["frame_processed"]),
-        "frames_dropped": sum(1 for e in drops if str(e.get("node", "")).startswith("edge")),
-        "frames_dropped_camera": sum(1 for e in drops if not str(e.get("node", "")).startswith("edge")),
-        "edge_fps": round((len(processed_at) - 1) / span, 2) if span > 0 else 0.0,
-        "frames_with_persons": sum(1 for e in by_name["frame_processed"] if e.get("persons")),
-        "tracks": len(by_name["track_started"]),
-        "tracks_decided": dict(decided),
-        "cloud_requests": len(by_name["cloud_request"]),
-        "cloud_failures": len(by_name["cloud_request_failed"]),
-        "cloud_requests_per_track_max": max(requests_per_track.values(), default=0),
-        "cloud_requests_per_track_mean": (
-            round(sum(requests_per_track.values()) / len(requests_per_track), 2) if requests_per_track else 0.0
-        ),
-        "alarms_raised": dict(Counter(str(e.get("reason")) for e in by_name["alarm_raised"])),
-        "alarms_received": len({e.get("event_id") for e in by_name["alarm_received"]}),
-        "alarms_acked": len(by_name["alarm_acked"]),
+        "frames_sent": frames["totals"]["sent"],
+        "frames_processed": processed,
+        "frames_dropped": drops["totals"]["edge_side"],
+        "frames_dropped_camera": drops["totals"]["camera_side"],
+        "frames_with_persons": frames["totals"]["with_persons"],
+        "edge_fps": round((processed - 1) / span, 2) if span > 0 else 0.0,
+        "tracks": report["tracks"]["started"],
+        "tracks_decided": report["tracks"]["decided"],
+        "cloud_requests": cloud["requests"],
+        "cloud_failures": cloud["failures"],
+        "cloud_requests_per_track_max": per_track["max"] or 0,
+        "cloud_requests_per_track_mean": per_track["mean"] or 0.0,
+        "alarms_raised": alarms["by_reason"],
+        "alarms_received": alarms["received_events"],
+        "alarms_acked": alarms["acked"],
         "latency_ms": {
-            "camera_rtt": _percentiles([e["rtt_ms"] for e in by_name["frame_acked"] if "rtt_ms" in e]),
-            "edge_queue": _percentiles([e["queue_ms"] for e in by_name["frame_processed"] if "queue_ms" in e]),
-            "detection": _percentiles([e["inference_ms"] for e in by_name["frame_processed"] if "inference_ms" in e]),
-            "cloud_round_trip": _percentiles([e["ms"] for e in by_name["cloud_request"] if "ms" in e]),
-            "camera_to_alarm": _percentiles(camera_to_alarm),
+            name: _percentiles(report["latency_ms"][section].get(key)) for name, (section, key) in LATENCIES.items()
         },
     }
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    decided = ", ".join(f"{k} {v}" for k, v in summary["tracks_decided"].items()) or "none decided"
     lines = [
         "summary",
         f"  frames: {summary['frames_sent']} sent, {summary['frames_processed']} processed, "
         f"{summary['frames_dropped']} dropped at the edge, {summary['frames_dropped_camera']} at the cameras, "
         f"{summary['frames_with_persons']} with persons; edge throughput {summary['edge_fps']} frames/s",
-        f"  tracks: {summary['tracks']} ({', '.join(f'{k} {v}' for k, v in summary['tracks_decided'].items()) or 'none decided'})",
+        f"  tracks: {summary['tracks']} ({decided})",
         f"  cloud requests: {summary['cloud_requests']} answered, {summary['cloud_failures']} failed, "
-        f"{summary['cloud_requests_per_track_mean']} per asked track on average, "
+        f"{summary['cloud_requests_per_track_mean']} per track on average, "
         f"at most {summary['cloud_requests_per_track_max']}",
         f"  alarms: raised {summary['alarms_raised'] or 'none'}, received {summary['alarms_received']}, "
         f"acknowledged {summary['alarms_acked']}",
