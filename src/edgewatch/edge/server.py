@@ -116,7 +116,6 @@ class EdgeNode:
 
     async def start(self) -> None:
         s = self.settings
-        self._ready = asyncio.Event()
         self.store = await asyncio.to_thread(AlarmStore, s.alarm_db)
         self.dispatcher = AlarmDispatcher(self.store, self._emit, self.metrics, s.alarm_resend_interval)
         self.verification = VerificationService.from_settings(s, self.dispatcher, self.metrics)
