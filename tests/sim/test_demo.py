@@ -147,3 +147,27 @@ def test_collect_and_report_on_the_real_run_match_its_logs(demo_run, tmp_path: P
     html = (report / "report.html").read_text()
     for plot in summary["plots"]:
         assert (report / plot).stat().st_size > 0 and plot in html
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("enrolled", [True, False], ids=["employee-enrolled", "employee-not-enrolled"])
+def test_demo_on_real_surveillance_frames(shared_data: Path, tmp_path: Path, enrolled: bool) -> None:
+    """The WiseNET frames show the known employee: enrolled, he is recognised and raises no alarm; not
+    enrolled (only the bundled astronaut is known), he is an intruder."""
+    run_dir = tmp_path / "run"
+    known = ["--known", f"employee={shared_data / 'known-faces'}"] if enrolled else []
+    result = subprocess.run(
+        [sys.executable, "-m", "edgewatch", "demo", "--source", str(shared_data / "wisenet-frames"),
+         "--cameras", "1", "--fps", "2", "--duration", "12", "--run-dir", str(run_dir), *known],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = events(run_dir / "logs")
+    decided = Counter(e["state"] for e in log if e["event"] == "track_decided")
+    raised = Counter(e["reason"] for e in log if e["event"] == "alarm_raised")
+    if enrolled:
+        assert decided and set(decided) == {"known"}, decided
+        assert not raised and "enrolled from 3 photo(s)" in result.stdout
+    else:
+        assert decided and set(decided) == {"intruder"}, decided
+        assert raised == {"intruder": decided["intruder"]}, "one intruder alarm per track"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from edgewatch.sim.scene import KNOWN_ASSET, KNOWN_NAME, asset_path, default_script, write_scene
-from edgewatch.sim.supervisor import Supervisor
+from edgewatch.sim.supervisor import NodeFailed, Supervisor
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,27 @@ class DemoOptions:
     run_dir: Path = Path("edgewatch-run")
     site_id: str = "site1"
     workers: int = 2
+    #: known persons to enrol instead of the bundled one: name -> photo files
+    known: tuple[tuple[str, tuple[Path, ...]], ...] = ()
+
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def parse_known(spec: str) -> tuple[str, tuple[Path, ...]]:
+    """``NAME=PATH``: PATH is one photo or a folder whose photos all show NAME."""
+    name, sep, raw = spec.partition("=")
+    if not sep or not name.strip() or not raw.strip():
+        raise ValueError(f"--known expects NAME=PHOTO_OR_FOLDER, got {spec!r}")
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        photos = tuple(sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES))
+        if not photos:
+            raise ValueError(f"--known {name}: no .jpg/.jpeg/.png photos in {path}")
+        return name.strip(), photos
+    if not path.is_file():
+        raise ValueError(f"--known {name}: no such photo or folder: {path}")
+    return name.strip(), (path,)
 
 
 class LogFollower:
@@ -115,11 +136,14 @@ class Demo:
         sources = self.sources()
         common = ["--log-dir", str(self.log_dir)]
         with Supervisor(self.run_dir, env={"EDGEWATCH_TOKEN": token}) as nodes:
-            enrol = nodes.start("enrol", ["persons", "--db", str(db), "add", KNOWN_NAME, str(asset_path(KNOWN_ASSET))])
-            if enrol.process.wait(120) != 0:
-                raise RuntimeError(f"enrolling the known person failed:\n{enrol.tail()}")
-            nodes.nodes.remove(enrol)
-            self.say(f"cloud: known person '{KNOWN_NAME}' enrolled from the bundled photo")
+            known = o.known or ((KNOWN_NAME, (asset_path(KNOWN_ASSET),)),)
+            for name, photos in known:
+                enrol = nodes.start("enrol", ["persons", "--db", str(db), "add", name, *map(str, photos)])
+                if enrol.process.wait(120) != 0:
+                    raise NodeFailed(f"enrolling the known person {name!r} failed:\n{enrol.tail()}")
+                nodes.nodes.remove(enrol)
+                origin = "the bundled photo" if not o.known else f"{len(photos)} photo(s)"
+                self.say(f"cloud: known person '{name}' enrolled from {origin}")
             cloud = nodes.start("cloud", ["cloud", "--port", str(cloud_port), "--db-path", str(db), *common])
             nodes.wait_ready(cloud, f"{cloud_url}/readyz")
             edge = nodes.start("edge", [
