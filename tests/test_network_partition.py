@@ -159,3 +159,42 @@ def test_alarm_raised_during_a_partition_arrives_once_after_it_heals(namespaces:
     processed = [e for e in events(logs, "frame_processed") if cut_at < e["t"] < healed_at]
     assert len(processed) >= 8, "the edge kept detecting while the alarm node was cut off"
     assert all(p.poll() is None for p in namespaces.processes[:2]), "edge and alarm node still running"
+
+
+@pytest.mark.timeout(180)
+def test_camera_resumes_after_a_partition_without_flooding_the_edge_with_stale_frames(
+    namespaces: Namespaces, tmp_path: Path
+) -> None:
+    """The camera sits on the far side of the cut link: while it is cut the camera keeps only its newest
+    frames (counted drops), and when the link heals live frames flow again at once; only the few frames
+    that were already in flight when the link died (max_in_flight) reach the edge late."""
+    logs = tmp_path / "logs"
+    edge_url = f"http://{EDGE_IP}:8000"
+    namespaces.run(namespaces.edge_ns, [
+        "edge", "--host", EDGE_IP, "--port", "8000", "--sites", "site1", "--alarm-db", str(tmp_path / "alarms.db"),
+        "--log-dir", str(logs),
+    ], tmp_path / "edge.out")
+    wait_for(lambda: bool(events(logs, "detector_ready")), 60, "the edge")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(8):
+        Image.new("RGB", (640, 360), (40 * index % 255, 90, 120)).save(frames / f"f{index}.jpg")
+    namespaces.run(namespaces.alarm_ns, [
+        "camera", "--edge-url", edge_url, "--site-id", "site1", "--camera-id", "cam1", "--fps", "5", "--loop",
+        "--source", str(frames), "--log-dir", str(logs),
+    ], tmp_path / "camera.out")
+    wait_for(lambda: len(events(logs, "frame_processed")) >= 10, 60, "frames before the cut")
+
+    namespaces.link(up=False)
+    cut_at = time.time()
+    time.sleep(6.0)
+    namespaces.link(up=True)
+    healed_at = time.time()
+    wait_for(lambda: any(e["t"] > healed_at and e["captured_at"] > healed_at
+                         for e in events(logs, "frame_received")), 60, "live frames after the partition")
+
+    received = events(logs, "frame_received")
+    late = [e for e in received if e["t"] > healed_at and cut_at < e["captured_at"] < healed_at]
+    assert len(late) <= 2, f"{len(late)} frames captured during the cut reached the edge afterwards"
+    dropped = [e for e in events(logs, "frame_dropped") if e["node"].startswith("camera") and cut_at < e["t"] < healed_at]
+    assert len(dropped) >= 20, "the camera kept only its newest frames during the cut, and counted the rest"
