@@ -103,8 +103,9 @@ class NodeProcess:
 
         full_env = {**os.environ, **(env or {})}
         self.args = args
-        self._out = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
-        self._err = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+        # Kept open for the node's lifetime and closed with the process object: not a `with` block.
+        self._out = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
+        self._err = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edgewatch", *args],
             env=full_env, cwd=cwd, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL, text=True,

@@ -19,7 +19,7 @@ def test_every_command_is_registered() -> None:
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_help_describes_command(command: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "edgewatch", command, "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "edgewatch", command, "--help"], capture_output=True, text=True, check=False, timeout=60
     )
     assert result.returncode == 0, result.stderr
     assert "usage: edgewatch " + command in result.stdout
@@ -29,7 +29,7 @@ def test_help_describes_command(command: str) -> None:
 def test_bad_setting_exits_2_naming_field() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "edgewatch", "edge", "--input-size", "100"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, check=False, timeout=60,
     )
     assert result.returncode == 2
     assert "input_size (command line)" in result.stderr

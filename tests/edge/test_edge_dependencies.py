@@ -25,6 +25,6 @@ def test_edge_runs_without_other_layers_libraries() -> None:
         assert result.persons and result.persons[0].crop_jpeg[:2] == b"\\xff\\xd8", result
         print("persons", len(result.persons))
     """)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.startswith("persons ")

@@ -28,7 +28,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
     result = subprocess.run(
         [sys.executable, "-m", "edgewatch", "demo", "--duration", "30", "--cameras", "2", "--fps", "2",
          "--run-dir", str(run_dir)],
-        capture_output=True, text=True, timeout=240,
+        capture_output=True, text=True, check=False, timeout=240,
     )
     return result, run_dir
 
@@ -74,7 +74,7 @@ def test_demo_leaves_no_process_behind(demo_run) -> None:
     _, run_dir = demo_run
     stdio = run_dir / "stdio"
     assert sorted(p.stem for p in stdio.glob("*.log")) == ["alarm", "cam1", "cam2", "cloud", "edge", "enrol"]
-    alive = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
+    alive = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True, check=False)
     assert alive.stdout.strip() == "", f"processes of this demo still running: {alive.stdout}"
 
 
@@ -94,7 +94,7 @@ def test_ctrl_c_stops_every_node(tmp_path: Path) -> None:
         while "started cloud" not in (run_dir.parent / "demo.out").read_text():
             assert demo.poll() is None and time.monotonic() < deadline, (run_dir.parent / "demo.out").read_text()
             time.sleep(0.2)
-        children = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True).stdout.split()
+        children = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True, check=False).stdout.split()
         assert len(children) >= 4  # cloud, edge, alarm, camera (their command lines name the run folder)
         demo.send_signal(signal.SIGINT)
         assert demo.wait(60) == 0
@@ -103,7 +103,7 @@ def test_ctrl_c_stops_every_node(tmp_path: Path) -> None:
             demo.kill()
     text = (run_dir.parent / "demo.out").read_text()
     assert "interrupted: stopping every node" in text and "summary" in text
-    alive = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
+    alive = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True, check=False)
     assert alive.stdout.strip() == "", alive.stdout
 
 
@@ -112,14 +112,14 @@ def test_scene_command_writes_frames_and_the_photo_to_enrol(tmp_path: Path) -> N
     result = subprocess.run(
         [sys.executable, "-m", "edgewatch", "scene", "--out", str(out), "--duration", "5", "--fps", "2",
          "--known-photo", str(tmp_path / "known" / "eileen-collins.jpg")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, check=False, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     frames = sorted(out.glob("frame_*.jpg"))
     assert len(frames) == 30  # (5 s + 10 s tail) x 2 fps
     assert (tmp_path / "known" / "eileen-collins.jpg").read_bytes()[:2] == b"\xff\xd8"
     bad = subprocess.run([sys.executable, "-m", "edgewatch", "scene", "--out", str(out), "--fps", "0"],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, check=False, timeout=60)
     assert bad.returncode == 2 and "--fps" in bad.stderr
 
 
@@ -129,7 +129,7 @@ def test_collect_and_report_on_the_real_run_match_its_logs(demo_run, tmp_path: P
     collected, report = tmp_path / "collected", tmp_path / "report"
     for args in (["collect", "--from-dir", str(run_dir / "logs"), "--out", str(collected), "--quiet"],
                  ["report", str(collected), "--out", str(report), "--quiet"]):
-        result = subprocess.run([sys.executable, "-m", "edgewatch", *args], capture_output=True, text=True,
+        result = subprocess.run([sys.executable, "-m", "edgewatch", *args], capture_output=True, text=True, check=False,
                                 timeout=180)
         assert result.returncode == 0, result.stderr
     summary = json.loads((report / "summary.json").read_text())
@@ -159,7 +159,7 @@ def test_demo_on_real_surveillance_frames(shared_data: Path, tmp_path: Path, enr
     result = subprocess.run(
         [sys.executable, "-m", "edgewatch", "demo", "--source", str(shared_data / "wisenet-frames"),
          "--cameras", "1", "--fps", "2", "--duration", "12", "--run-dir", str(run_dir), *known],
-        capture_output=True, text=True, timeout=240,
+        capture_output=True, text=True, check=False, timeout=240,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     log = events(run_dir / "logs")

@@ -152,7 +152,7 @@ class EdgeNode:
         source = self._detector_source
         try:
             detector = source if hasattr(source, "detect") else await asyncio.to_thread(source)  # type: ignore[arg-type]
-        except Exception as exc:  # a model that does not load: not ready, and say why
+        except Exception as exc:  # noqa: BLE001 - a model that does not load: not ready, and say why
             self.status.error = f"{type(exc).__name__}: {exc}"
             log.error("detector_failed", error=self.status.error)
             return

@@ -89,7 +89,7 @@ def _position(appearance: Appearance, t: float, width: int, sprite_width: int) -
         x = centre + (width - centre - sprite_width * 0.7) * ((phase - 0.75) / 0.25)
     if not appearance.left_to_right:
         x = width - sprite_width - x
-    return int(round(x))
+    return round(x)
 
 
 def render_frame(script: SceneScript, t: float, sprites: dict[str, np.ndarray]) -> np.ndarray:

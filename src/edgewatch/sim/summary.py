@@ -61,15 +61,15 @@ def format_summary(summary: dict[str, Any]) -> str:
     decided = ", ".join(f"{k} {v}" for k, v in summary["tracks_decided"].items()) or "none decided"
     lines = [
         "summary",
-        f"  frames: {summary['frames_sent']} sent, {summary['frames_processed']} processed, "
-        f"{summary['frames_dropped']} dropped at the edge, {summary['frames_dropped_camera']} at the cameras, "
-        f"{summary['frames_with_persons']} with persons; edge throughput {summary['edge_fps']} frames/s",
+        (f"  frames: {summary['frames_sent']} sent, {summary['frames_processed']} processed, "
+         f"{summary['frames_dropped']} dropped at the edge, {summary['frames_dropped_camera']} at the cameras, "
+         f"{summary['frames_with_persons']} with persons; edge throughput {summary['edge_fps']} frames/s"),
         f"  tracks: {summary['tracks']} ({decided})",
-        f"  cloud requests: {summary['cloud_requests']} answered, {summary['cloud_failures']} failed, "
-        f"{summary['cloud_requests_per_track_mean']} per track on average, "
-        f"at most {summary['cloud_requests_per_track_max']}",
-        f"  alarms: raised {summary['alarms_raised'] or 'none'}, received {summary['alarms_received']}, "
-        f"acknowledged {summary['alarms_acked']}",
+        (f"  cloud requests: {summary['cloud_requests']} answered, {summary['cloud_failures']} failed, "
+         f"{summary['cloud_requests_per_track_mean']} per track on average, "
+         f"at most {summary['cloud_requests_per_track_max']}"),
+        (f"  alarms: raised {summary['alarms_raised'] or 'none'}, received {summary['alarms_received']}, "
+         f"acknowledged {summary['alarms_acked']}"),
         "  latency (ms, p50 / p90 / p99):",
     ]
     for name, figures in summary["latency_ms"].items():

@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -46,7 +47,7 @@ class Supervisor:
         self.nodes: list[Node] = []
         (run_dir / "stdio").mkdir(parents=True, exist_ok=True)
 
-    def __enter__(self) -> Supervisor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
