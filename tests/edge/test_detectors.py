@@ -1,7 +1,7 @@
 """The edge's person detectors: real ONNX Runtime inference with the bundled NanoDet weights.
 
-Measured with the bundled NanoDet-g at 416 on a square canvas, person score on the WiseNET frames
-video1_frame1..4: 0.36, 0.36, 0.41, 0.42; highest person score on the five empty frames: 0.17. At 320 the
+Measured with the bundled NanoDet-g (int8) at 416 on a square canvas, person score on the WiseNET frames
+video1_frame1..4: 0.38, 0.38, 0.42, 0.45; highest person score on the five empty frames: 0.17. At 320 the
 persons score 0.78-0.79 and the empty frames <= 0.14; at 640 0.86-0.87 and <= 0.26. The WiseNET tests
 therefore use confidence 0.3, which sits in the gap at every size.
 """

@@ -23,7 +23,7 @@ import numpy as np
 
 from edgewatch.edge.detection import PersonBox, check_rgb, letterbox, nms, to_person_boxes, unletterbox
 
-MODEL_RESOURCE = "nanodet-g.onnx"
+MODEL_RESOURCE = "nanodet-g-int8.onnx"
 MEAN_BGR = np.array([103.53, 116.28, 123.675], dtype=np.float32)
 STD_BGR = np.array([57.375, 57.12, 58.395], dtype=np.float32)
 STRIDES = (8, 16, 32)
