@@ -264,8 +264,12 @@ class EdgeNode:
         self.metrics.frames_dropped.labels(frame.camera_id).inc()
         log.info("frame_dropped", trace_id=frame.trace_id, camera_id=frame.camera_id, seq=frame.seq,
                  reason="replaced_by_newer")
-        ack = FrameAck(camera_id=frame.camera_id, seq=frame.seq, trace_id=frame.trace_id, status=FrameStatus.DROPPED,
-                       detail="replaced by a newer frame before detection")
+        await self._ack(item, FrameStatus.DROPPED, detail="replaced by a newer frame before detection")
+
+    async def _ack(self, item: QueuedFrame, status: FrameStatus, **fields: Any) -> None:
+        """Answer a frame to the camera connection that sent it (every frame gets exactly one answer)."""
+        frame = item.frame
+        ack = FrameAck(camera_id=frame.camera_id, seq=frame.seq, trace_id=frame.trace_id, status=status, **fields)
         await self.sio.emit(SocketEvent.FRAME_ACK.value, encode(ack), to=item.sid)
 
     async def _on_alarm_ack(self, sid: str, payload: Any) -> None:
@@ -321,9 +325,7 @@ class EdgeNode:
         frame = item.frame
         self.metrics.frames_failed.labels(frame.camera_id).inc()
         log.warning("frame_failed", trace_id=frame.trace_id, camera_id=frame.camera_id, seq=frame.seq, error=detail)
-        ack = FrameAck(camera_id=frame.camera_id, seq=frame.seq, trace_id=frame.trace_id, status=FrameStatus.FAILED,
-                       detail=detail[:500])
-        await self.sio.emit(SocketEvent.FRAME_ACK.value, encode(ack), to=item.sid)
+        await self._ack(item, FrameStatus.FAILED, detail=detail[:500])
 
     async def _processed(self, item: QueuedFrame, queue_s: float, result: ProcessedFrame) -> None:
         frame = item.frame
@@ -338,10 +340,8 @@ class EdgeNode:
                  persons=len(result.persons), queue_ms=queue_ms, inference_ms=inference_ms,
                  decode_ms=round(result.decode_ms, 3), crop_ms=round(result.crop_ms, 3),
                  scores=[round(p.box.score, 3) for p in result.persons])
-        ack = FrameAck(camera_id=frame.camera_id, seq=frame.seq, trace_id=frame.trace_id,
-                       status=FrameStatus.PROCESSED, persons=len(result.persons), queue_ms=queue_ms,
-                       inference_ms=inference_ms)
-        await self.sio.emit(SocketEvent.FRAME_ACK.value, encode(ack), to=item.sid)
+        await self._ack(item, FrameStatus.PROCESSED, persons=len(result.persons), queue_ms=queue_ms,
+                        inference_ms=inference_ms)
         assert self.verification is not None
         context = FrameContext(frame.camera_id, frame.site_id, frame.trace_id, frame.captured_at)
         await self.verification.on_persons(context, result.persons)
