@@ -78,6 +78,16 @@ def test_demo_leaves_no_process_behind(demo_run) -> None:
     assert alive.stdout.strip() == "", f"processes of this demo still running: {alive.stdout}"
 
 
+def test_demo_records_every_command_line_and_keeps_the_token_off_them(demo_run) -> None:
+    """The token goes through the environment: argv is public through ps, and a random token that begins
+    with "-" once made argparse reject the edge's command line (a 1-in-64 CI failure)."""
+    _, run_dir = demo_run
+    lines = (run_dir / "stdio" / "commands.txt").read_text(encoding="utf-8").splitlines()
+    assert sorted(line.split(":", 1)[0] for line in lines) == ["alarm", "cam1", "cam2", "cloud", "edge", "enrol"]
+    assert all(line.split(": ", 1)[1].startswith("edgewatch ") for line in lines)
+    assert not [line for line in lines if "--token" in line or "--cloud-token" in line]
+
+
 @pytest.mark.timeout(180)
 def test_ctrl_c_stops_every_node(tmp_path: Path) -> None:
     import signal

@@ -6,7 +6,7 @@ metrics at /metrics. Without --cloud-url every person becomes an `unverified` al
 
 Examples:
   edgewatch edge --host 0.0.0.0 --port 8000 --sites site1,site2
-  edgewatch edge --cloud-url http://cloud:8080 --cloud-token "$TOKEN" --workers 2 --input-size 320
+  EDGEWATCH_CLOUD_TOKEN="$TOKEN" edgewatch edge --cloud-url http://cloud:8080 --workers 2 --input-size 320
 """
 
 from __future__ import annotations

@@ -135,7 +135,10 @@ class Demo:
         self.say(f"edgewatch demo: {o.cameras} camera(s) at {o.fps:g} fps for {o.duration:g} s; run folder {self.run_dir}")
         sources = self.sources()
         common = ["--log-dir", str(self.log_dir)]
-        with Supervisor(self.run_dir, env={"EDGEWATCH_TOKEN": token}) as nodes:
+        # The secret travels in the environment, never on a command line: argv is readable by every local
+        # user through ps, and argparse would take a token that starts with "-" for an option.
+        secrets_env = {"EDGEWATCH_TOKEN": token, "EDGEWATCH_CLOUD_TOKEN": token}
+        with Supervisor(self.run_dir, env=secrets_env) as nodes:
             known = o.known or ((KNOWN_NAME, (asset_path(KNOWN_ASSET),)),)
             for name, photos in known:
                 enrol = nodes.start("enrol", ["persons", "--db", str(db), "add", name, *map(str, photos)])
@@ -148,7 +151,7 @@ class Demo:
             nodes.wait_ready(cloud, f"{cloud_url}/readyz")
             edge = nodes.start("edge", [
                 "edge", "--port", str(edge_port), "--sites", o.site_id, "--cloud-url", cloud_url,
-                "--cloud-token", token, "--workers", str(o.workers), "--alarm-db", str(self.run_dir / "alarms.db"),
+                "--workers", str(o.workers), "--alarm-db", str(self.run_dir / "alarms.db"),
                 *common,
             ])
             nodes.wait_ready(edge, f"{edge_url}/readyz")

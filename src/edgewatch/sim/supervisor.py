@@ -8,6 +8,7 @@ SIGINT, then SIGTERM, then SIGKILL if they ignore it.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -55,6 +56,10 @@ class Supervisor:
 
     def start(self, name: str, args: list[str]) -> Node:
         output = self.run_dir / "stdio" / f"{name}.log"
+        # One line per node, so a user can re-run any node by hand; secrets are passed in the environment
+        # and therefore never written here.
+        with (self.run_dir / "stdio" / "commands.txt").open("a", encoding="utf-8") as commands:
+            commands.write(f"{name}: {shlex.join(['edgewatch', *args])}\n")
         with output.open("wb") as sink:
             process = subprocess.Popen(
                 [sys.executable, "-m", "edgewatch", *args],
