@@ -47,6 +47,31 @@ class NodeRole(StrEnum):
     ALARM = "alarm"
 
 
+class RefusalCode(StrEnum):
+    """Why the edge refused a Socket.IO connection. The edge raises ``ConnectionRefusedError`` with
+    ``{"code": <RefusalCode>, "message": <text>}``; a client reads the code to tell a refusal that can heal
+    by itself (retry with backoff) from one that cannot (a clear error and a non-zero exit)."""
+
+    BAD_HELLO = "bad_hello"  # the Hello does not decode
+    UNAUTHORIZED = "unauthorized"  # missing or wrong credential
+    FORBIDDEN = "forbidden"  # a valid credential used for another node id, role or site
+    REVOKED = "revoked"  # the node's credential was revoked
+    UNKNOWN_SITE = "unknown_site"  # the edge does not serve this site
+    UNKNOWN_CAMERA = "unknown_camera"  # not in the edge's camera list
+    CAMERA_LIMIT = "camera_limit"  # the edge has as many cameras as it accepts: transient
+    BUSY = "busy"  # the edge is starting or overloaded: transient
+
+    @property
+    def permanent(self) -> bool:
+        """True when retrying the same credentials cannot succeed without an operator's change."""
+        return self not in (RefusalCode.CAMERA_LIMIT, RefusalCode.BUSY)
+
+
+def refusal(code: RefusalCode, message: str) -> dict[str, str]:
+    """The payload of a refused connection (what ``ConnectionRefusedError`` carries to the client)."""
+    return {"code": code.value, "message": message}
+
+
 class AlarmReason(StrEnum):
     """Why the edge raised an alarm. ``unverified`` means a person whose identity could not be
     established (no face, cloud unreachable, backend error): fail secure, never "no intruder"."""

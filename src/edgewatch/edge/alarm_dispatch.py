@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from edgewatch.edge.alarm_store import AlarmStore
+from edgewatch.edge.events import AlarmAcknowledged, AlarmRaised, EventBus
 from edgewatch.protocol import AlarmAck, AlarmEvent, SocketEvent, encode
 from edgewatch.telemetry import get_logger
 from edgewatch.telemetry.metrics import EdgeMetrics
@@ -31,8 +32,12 @@ def site_room(site_id: str) -> str:
 class AlarmDispatcher:
     """Outbox-first alarm sending; lives on the event loop, SQLite work runs in a thread."""
 
-    def __init__(self, store: AlarmStore, emit: Emit, metrics: EdgeMetrics, resend_interval: float = 5.0) -> None:
+    def __init__(
+        self, store: AlarmStore, emit: Emit, metrics: EdgeMetrics, resend_interval: float = 5.0,
+        events: EventBus | None = None,
+    ) -> None:
         self.store = store
+        self.events = events or EventBus()
         self.emit = emit
         self.metrics = metrics
         self.resend_interval = resend_interval
@@ -50,6 +55,7 @@ class AlarmDispatcher:
         log.info("alarm_raised", trace_id=event.trace_id, event_id=event.event_id, site_id=event.site_id,
                  camera_id=event.camera_id, track_id=event.track_id, reason=event.reason.value,
                  detail=event.detail, listeners=self.listeners(event.site_id))
+        self.events.publish(AlarmRaised(event))
         await self._send(event, site_room(event.site_id))
 
     async def node_joined(self, sid: str, site_id: str) -> None:
@@ -72,6 +78,7 @@ class AlarmDispatcher:
         self.metrics.alarms_pending.dec()
         log.info("alarm_acked", trace_id=event.trace_id, event_id=event.event_id, site_id=site_id,
                  node_id=ack.node_id, reason=event.reason.value, delivery_ms=round(delivery * 1000, 2))
+        self.events.publish(AlarmAcknowledged(site_id, event.event_id, ack.node_id))
 
     async def resend_forever(self) -> None:
         """Re-send what is unacknowledged and was last sent at least one interval ago."""

@@ -32,6 +32,7 @@ from edgewatch.config import EdgeSettings
 from edgewatch.edge.alarm_dispatch import AlarmDispatcher, site_room
 from edgewatch.edge.alarm_store import AlarmStore
 from edgewatch.edge.detection import PersonDetector
+from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAnalysed, TrackedBox
 from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, ProcessedFrame
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
 from edgewatch.edge.verification import FrameContext, VerificationService
@@ -45,9 +46,11 @@ from edgewatch.protocol import (
     Hello,
     NodeRole,
     ProtocolError,
+    RefusalCode,
     SocketEvent,
     decode,
     encode,
+    refusal,
 )
 from edgewatch.telemetry import get_logger
 from edgewatch.telemetry.metrics import EdgeMetrics
@@ -76,6 +79,8 @@ class EdgeNode:
         self.settings = settings
         self.metrics = metrics or EdgeMetrics()
         self.status = EdgeStatus()
+        #: What happens on this edge, for live views and integrations (never blocks the pipeline).
+        self.events = EventBus()
         self._detector_source = detector
         self.processor: FrameProcessor | None = None
         self.queue = FrameQueue(settings.frame_buffer)
@@ -117,8 +122,9 @@ class EdgeNode:
     async def start(self) -> None:
         s = self.settings
         self.store = await asyncio.to_thread(AlarmStore, s.alarm_db)
-        self.dispatcher = AlarmDispatcher(self.store, self._emit, self.metrics, s.alarm_resend_interval)
-        self.verification = VerificationService.from_settings(s, self.dispatcher, self.metrics)
+        self.dispatcher = AlarmDispatcher(self.store, self._emit, self.metrics, s.alarm_resend_interval,
+                                          events=self.events)
+        self.verification = VerificationService.from_settings(s, self.dispatcher, self.metrics, events=self.events)
         self._spawn(self._load_detector(), "load-detector")
         for index in range(s.workers):
             self._spawn(self._work(), f"detect-worker-{index}")
@@ -198,18 +204,22 @@ class EdgeNode:
             hello = decode(Hello, auth)
         except ProtocolError as exc:
             log.warning("client_refused", sid=sid, reason=f"bad hello: {exc}")
-            raise socketio.exceptions.ConnectionRefusedError(f"bad hello: {exc}") from None
+            raise socketio.exceptions.ConnectionRefusedError(refusal(RefusalCode.BAD_HELLO, f"bad hello: {exc}")) from None
         if hello.site_id not in self.settings.sites:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown site")
-            raise socketio.exceptions.ConnectionRefusedError(
-                f"unknown site {hello.site_id!r}: this edge serves {', '.join(self.settings.sites)}"
-            )
+            raise socketio.exceptions.ConnectionRefusedError(refusal(
+                RefusalCode.UNKNOWN_SITE,
+                f"unknown site {hello.site_id!r}: this edge serves {', '.join(self.settings.sites)}",
+            ))
         cameras = self.settings.cameras
         if hello.role is NodeRole.CAMERA and cameras and hello.node_id not in cameras:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown camera")
-            raise socketio.exceptions.ConnectionRefusedError(f"unknown camera {hello.node_id!r}")
+            raise socketio.exceptions.ConnectionRefusedError(
+                refusal(RefusalCode.UNKNOWN_CAMERA, f"unknown camera {hello.node_id!r}"))
         await self.sio.save_session(sid, {"hello": hello})
         log.info("client_connected", sid=sid, role=hello.role.value, node_id=hello.node_id, site_id=hello.site_id)
+        if hello.role is NodeRole.CAMERA:
+            self.events.publish(CameraOnline(hello.site_id, hello.node_id))
         if hello.role is NodeRole.ALARM:
             await self.sio.enter_room(sid, site_room(hello.site_id))
             assert self.dispatcher is not None
@@ -220,6 +230,8 @@ class EdgeNode:
         if hello is None:
             return
         log.info("client_disconnected", sid=sid, role=hello.role.value, node_id=hello.node_id, site_id=hello.site_id)
+        if hello.role is NodeRole.CAMERA:
+            self.events.publish(CameraOffline(hello.site_id, hello.node_id))
         if hello.role is NodeRole.ALARM and self.dispatcher is not None:
             self.dispatcher.node_left(sid, hello.site_id)
 
@@ -344,7 +356,14 @@ class EdgeNode:
                         inference_ms=inference_ms)
         assert self.verification is not None
         context = FrameContext(frame.camera_id, frame.site_id, frame.trace_id, frame.captured_at)
-        await self.verification.on_persons(context, result.persons)
+        track_ids = await self.verification.on_persons(context, result.persons)
+        self.events.publish(FrameAnalysed(
+            frame.site_id, frame.camera_id, frame.trace_id, frame.seq, frame.captured_at, frame.jpeg,
+            result.width, result.height,
+            tuple(TrackedBox((p.box.x1, p.box.y1, p.box.x2, p.box.y2), p.box.score, track_id)
+                  for p, track_id in zip(result.persons, track_ids, strict=True)),
+            result.inference_ms,
+        ))
 
     async def _check_timeouts(self) -> None:
         assert self.verification is not None

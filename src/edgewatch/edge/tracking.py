@@ -71,13 +71,17 @@ class IouTracker:
         self.min_centre = min_centre
         self._tracks: list[_Track] = []
         self._ids = itertools.count(1)
+        #: Track ids that expired (no detection for ``max_age``) during the last ``update``.
+        self.expired: list[int] = []
 
     @property
     def active(self) -> int:
         return len(self._tracks)
 
     def update(self, boxes: list[PersonBox], now: float) -> list[TrackedPerson]:
-        self._tracks = [t for t in self._tracks if now - t.last_seen <= self.max_age]
+        alive = [t for t in self._tracks if now - t.last_seen <= self.max_age]
+        self.expired = [t.track_id for t in self._tracks if now - t.last_seen > self.max_age]
+        self._tracks = alive
         if not boxes:
             return []
         det = np.array([[b.x1, b.y1, b.x2, b.y2] for b in boxes], dtype=np.float64)

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from edgewatch.config import EdgeSettings
 from edgewatch.edge.cloud_client import CloudClient, CloudClientOptions, CloudError
+from edgewatch.edge.events import EventBus, TrackAppeared, TrackDecided, TrackLeft
 from edgewatch.edge.frame_processing import PersonCrop
 from edgewatch.edge.identity import (
     AlarmDecision,
@@ -56,8 +57,10 @@ class VerificationService:
         cloud: CloudClient | None = None,
         clock: Callable[[], float] = time.time,
         metrics: EdgeMetrics | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.metrics = metrics or EdgeMetrics()
+        self.events = events or EventBus()
         self.settings = settings
         self.alarms = alarms
         self.cloud = cloud
@@ -76,7 +79,8 @@ class VerificationService:
 
     @classmethod
     def from_settings(
-        cls, settings: EdgeSettings, alarms: AlarmSink, metrics: EdgeMetrics | None = None
+        cls, settings: EdgeSettings, alarms: AlarmSink, metrics: EdgeMetrics | None = None,
+        events: EventBus | None = None,
     ) -> VerificationService:
         cloud = None
         if settings.cloud_url:
@@ -85,7 +89,7 @@ class VerificationService:
                 settings.cloud_url, token,
                 CloudClientOptions(timeout=settings.cloud_timeout, max_concurrency=settings.cloud_concurrency),
             )
-        return cls(settings, alarms, cloud, metrics=metrics)
+        return cls(settings, alarms, cloud, metrics=metrics, events=events)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -94,11 +98,14 @@ class VerificationService:
         if self.cloud is not None:
             await self.cloud.aclose()
 
-    async def on_persons(self, frame: FrameContext, persons: list[PersonCrop]) -> None:
-        """Track the persons of one processed frame and start the cloud requests that are due."""
+    async def on_persons(self, frame: FrameContext, persons: list[PersonCrop]) -> list[int]:
+        """Track the persons of one processed frame and start the cloud requests that are due.
+        Returns the track id of each person, in order."""
         now = self.clock()
         tracker = self._trackers.setdefault(frame.camera_id, IouTracker(max_age=self.settings.track_max_age))
         tracked = tracker.update([p.box for p in persons], now)
+        for track_id in tracker.expired:
+            self.events.publish(TrackLeft(frame.site_id, frame.camera_id, track_id))
         for person, tracked_person in zip(persons, tracked, strict=True):
             crop = CropCandidate(person.crop_jpeg, person.quality, frame.trace_id, now)
             track = self.book.observe(frame.camera_id, frame.site_id, tracked_person.track_id, now, crop)
@@ -106,12 +113,14 @@ class VerificationService:
                 self.metrics.tracks.labels(frame.camera_id).inc()
                 log.info("track_started", trace_id=frame.trace_id, camera_id=frame.camera_id,
                          site_id=frame.site_id, track_id=track.track_id)
+                self.events.publish(TrackAppeared(frame.site_id, frame.camera_id, track.track_id, frame.trace_id))
             if self.cloud is None:
                 continue
             request = self.book.take_request(track, now)
             if request is not None:
                 self._spawn(self._verify(track, request))
         await self.check_timeouts()
+        return [t.track_id for t in tracked]
 
     async def check_timeouts(self) -> None:
         """Raise the unverified alarms that are due (also called periodically when no frames arrive), and
@@ -151,6 +160,9 @@ class VerificationService:
             log.info("track_decided", trace_id=crop.trace_id, camera_id=track.camera_id,
                      track_id=track.track_id, state=track.state.value, name=track.name,
                      requests=self.book.requests_per_track.get(track.key, 0))
+            best = max((f.similarity or 0.0 for f in result.faces), default=None)
+            self.events.publish(TrackDecided(track.site_id, track.camera_id, track.track_id, track.state.value,
+                                             track.name, best))
         for decision in decisions:
             await self._alarm(decision)
 
@@ -161,6 +173,7 @@ class VerificationService:
             log.info("track_decided", trace_id=decision.trace_id, camera_id=track.camera_id,
                      track_id=track.track_id, state="unverified", name=None,
                      requests=self.book.requests_per_track.get(track.key, 0))
+            self.events.publish(TrackDecided(track.site_id, track.camera_id, track.track_id, "unverified"))
         event = AlarmEvent(
             site_id=track.site_id, camera_id=track.camera_id, trace_id=decision.trace_id,
             reason=decision.reason, track_id=track.track_id, detail=decision.detail,
