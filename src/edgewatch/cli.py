@@ -27,6 +27,9 @@ COMMANDS: dict[str, str] = {
     "scene": "edgewatch.sim.scene_command",
     "collect": "edgewatch.report.collect_command",
     "report": "edgewatch.report.command",
+    # issue 9: node credentials and the site's TLS material
+    "credentials": "edgewatch.security.credentials_command",
+    "tls": "edgewatch.security.tls_command",
 }
 
 

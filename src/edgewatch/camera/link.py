@@ -20,6 +20,7 @@ import socketio
 from edgewatch.config import ReconnectSettings
 from edgewatch.protocol import Hello, encode
 from edgewatch.telemetry.logs import get_logger
+from edgewatch.telemetry.redact import redact_url
 
 Handler = Callable[..., Awaitable[Any] | Any]
 
@@ -35,7 +36,11 @@ class EdgeLink:
         on_disconnect: Callable[[str], Any] | None = None,
     ) -> None:
         self.settings = settings
+        if hello.token is None and settings.node_token is not None:
+            # The node's credential rides in the Socket.IO auth payload (never logged, never on argv).
+            hello = hello.model_copy(update={"token": settings.node_token.get_secret_value()})
         self.hello = hello
+        self.edge_url = redact_url(settings.edge_url)  # what the logs show
         self.log = get_logger(__name__, node_id=hello.node_id, role=str(hello.role))
         self.connected = asyncio.Event()
         self._on_connect = on_connect
@@ -53,6 +58,7 @@ class EdgeLink:
             handle_sigint=False,  # the command installs its own SIGINT/SIGTERM handling
             logger=False,
             engineio_logger=False,
+            **_tls_options(settings),
         )
         self.sio.on("connect", self._connected)
         self.sio.on("disconnect", self._disconnected)
@@ -65,7 +71,7 @@ class EdgeLink:
     async def _connected(self) -> None:
         self.connects += 1
         self.connected.set()
-        self.log.info("connected", edge_url=self.settings.edge_url, sid=self.sio.sid, connects=self.connects)
+        self.log.info("connected", edge_url=self.edge_url, sid=self.sio.sid, connects=self.connects)
         if self._on_connect is not None:
             await _maybe_await(self._on_connect())
 
@@ -73,14 +79,14 @@ class EdgeLink:
         self.connected.clear()
         reason_text = str(getattr(reason, "value", reason) or "unknown")
         log = self.log.info if self._closing else self.log.warning
-        log("disconnected", edge_url=self.settings.edge_url, reason=reason_text)
+        log("disconnected", edge_url=self.edge_url, reason=reason_text)
         if reason == self.sio.reason.SERVER_DISCONNECT and not self._closing:
             self._restart.set()  # the edge closed the session: python-socketio will not reconnect
         if self._on_disconnect is not None:
             await _maybe_await(self._on_disconnect(reason_text))
 
     async def _connect_error(self, data: Any = None) -> None:
-        self.log.warning("connect_error", edge_url=self.settings.edge_url, error=str(data))
+        self.log.warning("connect_error", edge_url=self.edge_url, error=str(data))
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once."""
@@ -99,7 +105,7 @@ class EdgeLink:
                 if self._closing:
                     return
                 # Refused by the edge (e.g. unknown camera) or the handshake timed out: back off and retry.
-                self.log.warning("connect_failed", edge_url=self.settings.edge_url, error=str(exc),
+                self.log.warning("connect_failed", edge_url=self.edge_url, error=str(exc),
                                  retry_in_s=round(delay, 2))
                 await asyncio.sleep(self._jitter(delay))
                 delay = min(delay * 2, self.settings.reconnect_delay_max)
@@ -141,6 +147,24 @@ class EdgeLink:
         with contextlib.suppress(Exception):  # disconnects, or aborts python-socketio's reconnect task
             await asyncio.wait_for(self.sio.shutdown(), timeout=5)
         self.connected.clear()
+
+
+def _tls_options(settings: ReconnectSettings) -> dict[str, Any]:
+    """For an https/wss edge: an aiohttp session whose connector verifies the edge's certificate against
+    ``ca_file`` (the system trust store when unset). python-engineio offers only on/off for verification,
+    so the context travels in the session (a factory: engineio creates it inside the running loop)."""
+    if not settings.edge_url.lower().startswith(("https://", "wss://")):
+        return {}
+    import aiohttp
+
+    from edgewatch.security.tls import client_context
+
+    context = client_context(settings.ca_file)
+
+    def session() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))
+
+    return {"http_session": session}
 
 
 async def _maybe_await(value: Any) -> None:

@@ -27,6 +27,7 @@ from edgewatch.cloud.guard import BodyTooLarge, Guard
 from edgewatch.cloud.images import Image, load_image
 from edgewatch.config import CloudSettings
 from edgewatch.protocol import IdentifyResult
+from edgewatch.security.metrics_access import MetricsAccess
 from edgewatch.telemetry import get_logger
 from edgewatch.telemetry.metrics import CloudMetrics
 
@@ -229,6 +230,8 @@ def create_app(settings: CloudSettings, backend: Backend | None = None) -> Any:
             return settings.max_upload_bytes * MAX_PHOTOS + _MULTIPART_OVERHEAD
         return None
 
-    guarded = Guard(app, token, body_limit, on_reject=lambda code: metrics.errors.labels(code).inc())
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
+    guarded = Guard(app, token, body_limit, on_reject=lambda code: metrics.errors.labels(code).inc(),
+                    metrics_access=MetricsAccess([token, metrics_token], settings.host))
     guarded.fastapi = app  # type: ignore[attr-defined]  # for tests and tools that want the inner app
     return guarded

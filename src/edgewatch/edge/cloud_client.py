@@ -10,8 +10,10 @@ verification resumes. Retries use tenacity and the breaker purgatory: both are s
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from purgatory import AsyncCircuitBreakerFactory
@@ -19,6 +21,7 @@ from purgatory.domain.model import OpenedState
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from edgewatch.protocol import IdentifyResult, ProtocolError, decode
+from edgewatch.security.tls import client_context
 from edgewatch.telemetry import get_logger
 
 log = get_logger(__name__)
@@ -46,6 +49,8 @@ class CloudClientOptions:
     max_concurrency: int = 4
     breaker_failures: int = 3
     breaker_cooldown: float = 5.0
+    #: CA that signs the cloud's certificate (https URLs; the system trust store when None)
+    ca_file: Path | None = None
 
 
 class CloudClient:
@@ -54,8 +59,12 @@ class CloudClient:
     def __init__(self, base_url: str, token: str | None, options: CloudClientOptions | None = None) -> None:
         self.options = options or CloudClientOptions()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        verify: ssl.SSLContext | bool = True
+        if base_url.lower().startswith("https://"):
+            verify = client_context(self.options.ca_file)  # never off: a wrong CA fails the handshake
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
+            verify=verify,
             headers=headers,
             timeout=self.options.timeout,
             limits=httpx.Limits(max_connections=self.options.max_concurrency),

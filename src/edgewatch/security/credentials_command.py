@@ -1,0 +1,84 @@
+"""Issue, list and revoke the per-node credentials an edge checks (its --credentials-file).
+
+Each camera or alarm node gets a random 256-bit token bound to its role, site and node id. The file keeps
+only SHA-256 digests (created 0600); the token is shown ONCE, on standard output or in --out (0600), and
+goes to the node in its environment (EDGEWATCH_NODE_TOKEN) or a file (--node-token-file). A running edge
+picks up changes within about a second: revoking a node disconnects its live session.
+
+Examples:
+  edgewatch credentials issue --file edge-credentials.json --role camera --site site1 --id cam1 --out cam1.token
+  edgewatch credentials list --file edge-credentials.json
+  edgewatch credentials revoke --file edge-credentials.json --site site1 --id cam1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from edgewatch.protocol import NodeRole
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    issue = actions.add_parser("issue", help="create a node's credential and print (or write) its token once")
+    revoke = actions.add_parser("revoke", help="revoke a node's credential (its live session is cut)")
+    listing = actions.add_parser("list", help="list credentials (role, site, node, status; never tokens)")
+    for sub in (issue, revoke, listing):
+        sub.add_argument("--file", type=Path, required=True, metavar="FILE", help="the edge's credentials file")
+    for sub in (issue, revoke):
+        sub.add_argument("--site", required=True, help="the node's site id")
+        sub.add_argument("--id", dest="node_id", required=True, help="the node's id (camera id or alarm node id)")
+    issue.add_argument("--role", required=True, choices=[r.value for r in NodeRole], help="camera or alarm")
+    revoke.add_argument("--role", default=None, choices=[r.value for r in NodeRole], help="only this role")
+    issue.add_argument("--out", type=Path, default=None, metavar="TOKENFILE",
+                       help="write the token to this file (created 0600, must not exist) instead of stdout")
+    issue.add_argument("--replace", action="store_true", help="revoke the node's active credential first")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def _write_token(path: Path, token: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    os.chmod(path, 0o600)
+
+
+def main(args: argparse.Namespace) -> int:
+    from edgewatch.protocol import Hello, ProtocolError, decode
+    from edgewatch.security.credentials import CredentialsError, describe, issue, read_credentials, revoke
+
+    try:
+        if args.action == "list":
+            for cred in read_credentials(args.file):
+                row = describe(cred)
+                sys.stdout.write((json.dumps(row) if args.json else "\t".join(map(str, row.values()))) + "\n")
+            return 0
+        try:  # the same rules as the edge applies to a node's Hello
+            decode(Hello, {"role": args.role or "camera", "site_id": args.site, "node_id": args.node_id})
+        except ProtocolError as exc:
+            sys.stderr.write(f"edgewatch credentials: {exc}\n")
+            return 2
+        if args.action == "revoke":
+            count = revoke(args.file, args.role, args.site, args.node_id)
+            if not count:
+                sys.stderr.write(f"edgewatch credentials: no active credential for {args.site}/{args.node_id}\n")
+                return 1
+            sys.stdout.write(f"revoked {count} credential(s) of {args.site}/{args.node_id}\n")
+            return 0
+        if args.out is not None and args.out.exists():
+            sys.stderr.write(f"edgewatch credentials: {args.out} exists; not overwriting a token file\n")
+            return 2
+        token = issue(args.file, args.role, args.site, args.node_id, replace_existing=args.replace)
+        if args.out is None:
+            sys.stdout.write(token + "\n")
+        else:
+            _write_token(args.out, token)
+            sys.stderr.write(f"issued {args.role} {args.site}/{args.node_id}; token written to {args.out}\n")
+        return 0
+    except (CredentialsError, OSError) as exc:
+        sys.stderr.write(f"edgewatch credentials: {exc}\n")
+        return 2
