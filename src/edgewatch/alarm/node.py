@@ -29,7 +29,6 @@ from edgewatch.protocol import (
 )
 from edgewatch.telemetry.logs import get_logger
 from edgewatch.telemetry.metrics import AlarmNodeMetrics, serve_metrics
-from edgewatch.telemetry.redact import redact_url
 
 AlarmCallback = Callable[[AlarmEvent], Awaitable[Any] | Any]
 
@@ -89,7 +88,7 @@ class AlarmNode:
     async def run(self) -> None:
         s = self.settings
         server = serve_metrics(self.metrics.registry, s.metrics_port, self.metrics_host) if s.metrics_port is not None else None
-        self.log.info("alarm_node_started", site_id=s.site_id, edge_url=redact_url(s.edge_url),
+        self.log.info("alarm_node_started", site_id=s.site_id, edge_url=s.edge_url,
                       webhook=self.webhook is not None)
         await self.link.start()
         try:

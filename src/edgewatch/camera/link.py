@@ -20,7 +20,6 @@ import socketio
 from edgewatch.config import ReconnectSettings
 from edgewatch.protocol import Hello, encode
 from edgewatch.telemetry.logs import get_logger
-from edgewatch.telemetry.redact import redact_url
 
 Handler = Callable[..., Awaitable[Any] | Any]
 
@@ -40,7 +39,6 @@ class EdgeLink:
             # The node's credential rides in the Socket.IO auth payload (never logged, never on argv).
             hello = hello.model_copy(update={"token": settings.node_token.get_secret_value()})
         self.hello = hello
-        self.edge_url = redact_url(settings.edge_url)  # what the logs show
         self.log = get_logger(__name__, node_id=hello.node_id, role=str(hello.role))
         self.connected = asyncio.Event()
         self._on_connect = on_connect
@@ -71,7 +69,7 @@ class EdgeLink:
     async def _connected(self) -> None:
         self.connects += 1
         self.connected.set()
-        self.log.info("connected", edge_url=self.edge_url, sid=self.sio.sid, connects=self.connects)
+        self.log.info("connected", edge_url=self.settings.edge_url, sid=self.sio.sid, connects=self.connects)
         if self._on_connect is not None:
             await _maybe_await(self._on_connect())
 
@@ -79,14 +77,14 @@ class EdgeLink:
         self.connected.clear()
         reason_text = str(getattr(reason, "value", reason) or "unknown")
         log = self.log.info if self._closing else self.log.warning
-        log("disconnected", edge_url=self.edge_url, reason=reason_text)
+        log("disconnected", edge_url=self.settings.edge_url, reason=reason_text)
         if reason == self.sio.reason.SERVER_DISCONNECT and not self._closing:
             self._restart.set()  # the edge closed the session: python-socketio will not reconnect
         if self._on_disconnect is not None:
             await _maybe_await(self._on_disconnect(reason_text))
 
     async def _connect_error(self, data: Any = None) -> None:
-        self.log.warning("connect_error", edge_url=self.edge_url, error=str(data))
+        self.log.warning("connect_error", edge_url=self.settings.edge_url, error=str(data))
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once."""
@@ -105,7 +103,7 @@ class EdgeLink:
                 if self._closing:
                     return
                 # Refused by the edge (e.g. unknown camera) or the handshake timed out: back off and retry.
-                self.log.warning("connect_failed", edge_url=self.edge_url, error=str(exc),
+                self.log.warning("connect_failed", edge_url=self.settings.edge_url, error=str(exc),
                                  retry_in_s=round(delay, 2))
                 await asyncio.sleep(self._jitter(delay))
                 delay = min(delay * 2, self.settings.reconnect_delay_max)

@@ -39,7 +39,6 @@ from edgewatch.protocol import (
 )
 from edgewatch.telemetry.logs import get_logger
 from edgewatch.telemetry.metrics import CameraMetrics, serve_metrics
-from edgewatch.telemetry.redact import redact_url
 
 
 @dataclass
@@ -118,7 +117,7 @@ class CameraNode:
             self.source = await asyncio.to_thread(open_source, s.source, s.loop)  # SourceError names it
         if s.metrics_port is not None:
             self._metrics_server = serve_metrics(self.metrics.registry, s.metrics_port, self.metrics_host)
-        self.log.info("camera_started", source=self.source.description, fps=s.fps, edge_url=redact_url(s.edge_url),
+        self.log.info("camera_started", source=self.source.description, fps=s.fps, edge_url=s.edge_url,
                       max_width=s.max_width, jpeg_quality=s.jpeg_quality, send_buffer=s.send_buffer,
                       max_in_flight=s.max_in_flight)
         await self.link.start()

@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 
 from edgewatch.telemetry.logs import get_logger
-from edgewatch.telemetry.redact import redact_url
 
 log = get_logger(__name__)
 
@@ -175,7 +174,7 @@ class LiveCaptureSource(FrameSource):
     def __init__(self, target: int | str, read_timeout: float = 10.0) -> None:
         self.target = target
         self.read_timeout = read_timeout
-        self.description = f"webcam {target}" if isinstance(target, int) else f"stream {redact_url(target)}"
+        self.description = f"webcam {target}" if isinstance(target, int) else f"stream {target}"
         self._cap = _open_capture(target, self.description)
         self._cond = threading.Condition()
         self._latest: CapturedFrame | None = None

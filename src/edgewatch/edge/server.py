@@ -233,7 +233,8 @@ class EdgeNode:
                 self.metrics.clients_refused.labels(code.value).inc()
                 log.warning("client_refused", sid=sid, role=hello.role.value, node_id=hello.node_id,
                             site_id=hello.site_id, reason=code.value)
-                raise socketio.exceptions.ConnectionRefusedError(refusal(code, message))
+                # (text, payload): the client gets {"message": text, "data": {"code", "message"}}
+                raise socketio.exceptions.ConnectionRefusedError(message, refusal(code, message))
         if hello.site_id not in self.settings.sites:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown site")
             raise socketio.exceptions.ConnectionRefusedError(refusal(

@@ -32,3 +32,13 @@ def redact_url(url: str | None) -> str | None:
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return re.sub(r"://[^/@]*@", f"://{MASK}@", url)
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]*)(?::[^/\s@]*)?@")
+
+
+def redact_text(text: str) -> str:
+    """Every ``scheme://user:password@`` inside free text with the password masked (``user:***@``); a bare
+    ``scheme://secret@`` keeps nothing either way (a user name alone is not masked)."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@" if ":" in m[0][len(m['scheme']):]
+                         else m[0], text)
