@@ -111,7 +111,7 @@ async def test_edge_to_cloud_over_https_verifies_the_cloud(serve, site_tls: Path
     cloud = CloudSettings(token="cloud-token", db_path=tmp_path / "faces.db", tls_cert=site_tls / "server.pem",
                           tls_key=site_tls / "server-key.pem")
     server = serve(create_cloud(cloud), **tls_options(site_tls))
-    options = dict(timeout=30.0, attempts=1, backoff_max=0.05)
+    options: dict[str, Any] = {"timeout": 30.0, "attempts": 1, "backoff_max": 0.05}
     wrong = CloudClient(server.url, "cloud-token", CloudClientOptions(**options, ca_file=site_tls / "other" / "ca.pem"))
     try:
         with pytest.raises(CloudUnavailable, match="CERTIFICATE_VERIFY_FAILED"):

@@ -29,6 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", type=Path, default=Path("edgewatch-run"),
                         help="folder for logs, scenes and summary.json (default: ./edgewatch-run)")
     parser.add_argument("--workers", type=int, default=2, help="edge detection workers (default: 2)")
+    parser.add_argument("--tls", action="store_true",
+                        help="run every link over TLS (site CA and certificates made in the run folder)")
     parser.add_argument(
         "--known", action="append", default=[], metavar="NAME=PATH",
         help="enrol NAME from a photo or a folder of photos instead of the bundled known person (repeatable); "
@@ -52,7 +54,8 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"edgewatch demo: {exc}\n")
         return 2
     options = DemoOptions(duration=args.duration, cameras=args.cameras, fps=args.fps, source=args.source,
-                          run_dir=args.run_dir, workers=args.workers, known=known)
+                          run_dir=args.run_dir, workers=args.workers, known=known,
+                          tls=args.tls)
     try:
         summary = Demo(options).run()
     except NodeFailed as exc:

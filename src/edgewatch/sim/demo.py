@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from edgewatch.sim.demo_security import DemoSecurity
 from edgewatch.sim.scene import KNOWN_ASSET, KNOWN_NAME, asset_path, default_script, write_scene
 from edgewatch.sim.supervisor import NodeFailed, Supervisor
 
@@ -33,6 +34,8 @@ class DemoOptions:
     workers: int = 2
     #: known persons to enrol instead of the bundled one: name -> photo files
     known: tuple[tuple[str, tuple[Path, ...]], ...] = ()
+    #: serve the edge (HTTPS + WSS) and the cloud (HTTPS) with a CA and certificates made in the run folder
+    tls: bool = False
 
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -130,7 +133,9 @@ class Demo:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(24)
         cloud_port, edge_port = _free_port(), _free_port()
-        cloud_url, edge_url = f"http://127.0.0.1:{cloud_port}", f"http://127.0.0.1:{edge_port}"
+        scheme = "https" if o.tls else "http"
+        cloud_url, edge_url = f"{scheme}://127.0.0.1:{cloud_port}", f"{scheme}://127.0.0.1:{edge_port}"
+        security = DemoSecurity.create(self.run_dir, o.site_id, o.cameras, o.tls)
         db = self.run_dir / "faces.db"
         self.say(f"edgewatch demo: {o.cameras} camera(s) at {o.fps:g} fps for {o.duration:g} s; run folder {self.run_dir}")
         sources = self.sources()
@@ -147,21 +152,22 @@ class Demo:
                 nodes.nodes.remove(enrol)
                 origin = "the bundled photo" if not o.known else f"{len(photos)} photo(s)"
                 self.say(f"cloud: known person '{name}' enrolled from {origin}")
-            cloud = nodes.start("cloud", ["cloud", "--port", str(cloud_port), "--db-path", str(db), *common])
-            nodes.wait_ready(cloud, f"{cloud_url}/readyz")
+            cloud = nodes.start("cloud", ["cloud", "--port", str(cloud_port), "--db-path", str(db), *common,
+                                          *security.server_args()])
+            nodes.wait_ready(cloud, f"{cloud_url}/readyz", verify=security.verify())
             edge = nodes.start("edge", [
                 "edge", "--port", str(edge_port), "--sites", o.site_id, "--cloud-url", cloud_url,
                 "--workers", str(o.workers), "--alarm-db", str(self.run_dir / "alarms.db"),
-                *common,
+                *common, *security.edge_args(),
             ])
-            nodes.wait_ready(edge, f"{edge_url}/readyz")
+            nodes.wait_ready(edge, f"{edge_url}/readyz", verify=security.verify())
             nodes.start("alarm", ["alarm", "--edge-url", edge_url, "--site-id", o.site_id, "--node-id", "alarm1",
-                                  *common])
+                                  *common, *security.node_args("alarm1")])
             for index, source in enumerate(sources):
                 camera_id = f"cam{index + 1}"
                 nodes.start(camera_id, [
                     "camera", "--edge-url", edge_url, "--site-id", o.site_id, "--camera-id", camera_id,
-                    "--source", source, "--fps", str(o.fps), "--loop", *common,
+                    "--source", source, "--fps", str(o.fps), "--loop", *common, *security.node_args(camera_id),
                 ])
             self.say(f"started cloud {cloud_url}, edge {edge_url}, alarm node and {o.cameras} camera(s)")
             follower = LogFollower(self.log_dir)
