@@ -26,6 +26,8 @@ EXPECTED_NETWORKS = {
     "site2-alarm": {"site2_net"},
     "site2-edge": {"site2_net", "cloud_net"},
     "enrol": {"cloud_net"},
+    "site1-credentials": set(),  # one-shot init of node credentials: no network at all
+    "site2-credentials": set(),
     "cloud": {"cloud_net"},
 }
 IOT_TARGETS = {"camera", "alarm"}
@@ -71,7 +73,9 @@ def test_services_and_project_name(full: dict[str, Any]) -> None:
         "site2-cam1",
         "site2-cam2",
     ]
-    assert sorted(n for n, t in targets.items() if t == "edge") == ["site1-edge", "site2-edge"]
+    assert sorted(n for n, t in targets.items() if t == "edge") == [
+        "site1-credentials", "site1-edge", "site2-credentials", "site2-edge",
+    ]
     assert sorted(n for n, t in targets.items() if t == "alarm") == ["site1-alarm", "site2-alarm"]
     assert sorted(n for n, t in targets.items() if t == "cloud") == ["cloud", "enrol"]
     for svc in full["services"].values():
@@ -83,7 +87,7 @@ def test_networks_per_service(full: dict[str, Any]) -> None:
     assert set(full["networks"]) == {"site1_net", "site2_net", "cloud_net"}
     for name, svc in full["services"].items():
         assert networks(svc) == EXPECTED_NETWORKS[name], name
-        assert "network_mode" not in svc, name
+        assert svc.get("network_mode") in (None, "none"), name  # never host networking
 
 
 def test_sites_are_isolated_from_each_other(full: dict[str, Any]) -> None:

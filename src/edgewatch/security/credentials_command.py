@@ -9,6 +9,8 @@ Examples:
   edgewatch credentials issue --file edge-credentials.json --role camera --site site1 --id cam1 --out cam1.token
   edgewatch credentials list --file edge-credentials.json
   edgewatch credentials revoke --file edge-credentials.json --site site1 --id cam1
+  edgewatch credentials init --file secrets/edge-credentials.json --out-dir secrets --site site1 \
+      --cameras cam1,cam2 --alarms alarm1     # idempotent: what containers' init steps run
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     issue = actions.add_parser("issue", help="create a node's credential and print (or write) its token once")
     revoke = actions.add_parser("revoke", help="revoke a node's credential (its live session is cut)")
     listing = actions.add_parser("list", help="list credentials (role, site, node, status; never tokens)")
-    for sub in (issue, revoke, listing):
+    init = actions.add_parser("init", help="credentials for a whole site, token files <node>.token in --out-dir "
+                              "(0600); nodes that already have both are kept (safe to re-run)")
+    init.add_argument("--out-dir", type=Path, required=True, help="folder for the nodes' token files")
+    init.add_argument("--site", required=True, help="the site id")
+    init.add_argument("--cameras", default="", help="comma-separated camera ids")
+    init.add_argument("--alarms", default="", help="comma-separated alarm node ids")
+    for sub in (issue, revoke, listing, init):
         sub.add_argument("--file", type=Path, required=True, metavar="FILE", help="the edge's credentials file")
     for sub in (issue, revoke):
         sub.add_argument("--site", required=True, help="the node's site id")
@@ -57,6 +65,8 @@ def main(args: argparse.Namespace) -> int:
                 row = describe(cred)
                 sys.stdout.write((json.dumps(row) if args.json else "\t".join(map(str, row.values()))) + "\n")
             return 0
+        if args.action == "init":
+            return _init(args)
         try:  # the same rules as the edge applies to a node's Hello
             decode(Hello, {"role": args.role or "camera", "site_id": args.site, "node_id": args.node_id})
         except ProtocolError as exc:
@@ -82,3 +92,34 @@ def main(args: argparse.Namespace) -> int:
     except (CredentialsError, OSError) as exc:
         sys.stderr.write(f"edgewatch credentials: {exc}\n")
         return 2
+
+
+def _init(args: argparse.Namespace) -> int:
+    from edgewatch.protocol import Hello, ProtocolError, decode
+    from edgewatch.security.credentials import issue, read_credentials
+
+    nodes = [("camera", n.strip()) for n in args.cameras.split(",") if n.strip()]
+    nodes += [("alarm", n.strip()) for n in args.alarms.split(",") if n.strip()]
+    if not nodes:
+        sys.stderr.write("edgewatch credentials: init needs --cameras and/or --alarms\n")
+        return 2
+    try:
+        for role, node_id in nodes:
+            decode(Hello, {"role": role, "site_id": args.site, "node_id": node_id})
+    except ProtocolError as exc:
+        sys.stderr.write(f"edgewatch credentials: {exc}\n")
+        return 2
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    active = {c.key for c in read_credentials(args.file) if not c.revoked}
+    issued = kept = 0
+    for role, node_id in nodes:
+        token_file = args.out_dir / f"{node_id}.token"
+        if (role, args.site, node_id) in active and token_file.is_file():
+            kept += 1
+            continue
+        token = issue(args.file, role, args.site, node_id, replace_existing=True)
+        token_file.unlink(missing_ok=True)
+        _write_token(token_file, token)
+        issued += 1
+    sys.stdout.write(f"site {args.site}: {issued} credential(s) issued, {kept} kept; token files in {args.out_dir}\n")
+    return 0
