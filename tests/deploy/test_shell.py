@@ -3,6 +3,7 @@ whose .env must satisfy that layer's compose file."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from pathlib import Path
@@ -30,7 +31,21 @@ EXPRESSIONS = {
     "var.camera_fps": "2",
     "var.git_url": "https://github.com/example/edgewatch.git",
     "var.git_ref": "v0.1.0",
+    # node credentials (issue 9): tokens for the IoT host, their SHA-256 digests for the edge host
+    "local.node_tokens.cam1": "c2FtcGxlLWNhbTEtdG9rZW4tMDEyMzQ1Njc4OWFiY2Rl",
+    "local.node_tokens.cam2": "c2FtcGxlLWNhbTItdG9rZW4tMDEyMzQ1Njc4OWFiY2Rl",
+    "local.node_tokens.alarm1": "c2FtcGxlLWFsYXJtMS10b2tlbi0wMTIzNDU2Nzg5YWJj",
 }
+
+
+def _node_token(node: str) -> str:
+    return EXPRESSIONS[f"local.node_tokens.{node}"]
+
+
+EXPRESSIONS["local.node_digests"] = ",".join(
+    f"{role}:site1:{node}:{hashlib.sha256(_node_token(node).encode()).hexdigest()}"
+    for node, role in (("cam1", "camera"), ("cam2", "camera"), ("alarm1", "alarm"))
+)
 
 
 def shellcheck(shellcheck_bin: Path, path: Path) -> None:

@@ -224,3 +224,44 @@ def describe(cred: Credential) -> dict[str, Any]:
     return {"role": cred.role, "site_id": cred.site_id, "node_id": cred.node_id,
             "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cred.issued_at)),
             "status": "revoked" if cred.revoked else "active", "sha256": cred.sha256[:12]}
+
+
+def parse_digests(spec: str) -> list[tuple[str, str, str, str]]:
+    """``role:site:node:sha256hex`` entries separated by commas or blanks (what Terraform renders from the
+    tokens it generates, so the edge host receives digests only). Raises :class:`CredentialsError`."""
+    entries = []
+    for item in spec.replace(",", " ").split():
+        parts = item.split(":")
+        if len(parts) != 4 or len(parts[3]) != 64 or any(not p for p in parts):
+            raise CredentialsError(f"bad digest entry {item[:80]!r}: expected role:site:node:<64 hex digits>")
+        try:
+            bytes.fromhex(parts[3])
+        except ValueError:
+            raise CredentialsError(f"bad digest entry {item[:80]!r}: the digest is not hex") from None
+        entries.append((parts[0], parts[1], parts[2], parts[3].lower()))
+    return entries
+
+
+def load_digests(path: Path, entries: list[tuple[str, str, str, str]]) -> tuple[int, int]:
+    """Make ``path`` hold exactly these active credentials: new digests are added, credentials no longer
+    listed are revoked (their live sessions end). Returns (added, revoked)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wanted = {sha: (role, site, node) for role, site, node, sha in entries}
+    with _locked(path):
+        creds = read_credentials(path)
+        now, added, revoked, updated = time.time(), 0, 0, []
+        present = set()
+        for cred in creds:
+            if not cred.revoked and wanted.get(cred.sha256) != cred.key:
+                cred = replace(cred, revoked_at=now)
+                revoked += 1
+            elif not cred.revoked:
+                present.add(cred.sha256)
+            updated.append(cred)
+        for sha, (role, site, node) in wanted.items():
+            if sha not in present:
+                updated.append(Credential(role, site, node, sha, now))
+                added += 1
+        if added or revoked or not path.exists():
+            _write(path, updated)
+    return added, revoked

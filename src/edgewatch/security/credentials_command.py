@@ -23,6 +23,8 @@ from pathlib import Path
 
 from edgewatch.protocol import NodeRole
 
+DIGESTS_ENV = "EDGEWATCH_NODE_DIGESTS"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -35,7 +37,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     init.add_argument("--site", required=True, help="the site id")
     init.add_argument("--cameras", default="", help="comma-separated camera ids")
     init.add_argument("--alarms", default="", help="comma-separated alarm node ids")
-    for sub in (issue, revoke, listing, init):
+    load = actions.add_parser("load", help=f"set the active credentials from digests in ${DIGESTS_ENV} "
+                              "(role:site:node:sha256,...; what Terraform renders); others are revoked")
+    listing.add_argument("--digests", action="store_true",
+                         help=f"print the active credentials as one {DIGESTS_ENV}=... line (digests, no tokens)")
+    for sub in (issue, revoke, listing, init, load):
         sub.add_argument("--file", type=Path, required=True, metavar="FILE", help="the edge's credentials file")
     for sub in (issue, revoke):
         sub.add_argument("--site", required=True, help="the node's site id")
@@ -60,6 +66,13 @@ def main(args: argparse.Namespace) -> int:
     from edgewatch.security.credentials import CredentialsError, describe, issue, read_credentials, revoke
 
     try:
+        if args.action == "load":
+            return _load(args)
+        if args.action == "list" and args.digests:
+            active = [c for c in read_credentials(args.file) if not c.revoked]
+            line = ",".join(f"{c.role}:{c.site_id}:{c.node_id}:{c.sha256}" for c in active)
+            sys.stdout.write(f"{DIGESTS_ENV}={line}\n")
+            return 0
         if args.action == "list":
             for cred in read_credentials(args.file):
                 row = describe(cred)
@@ -122,4 +135,24 @@ def _init(args: argparse.Namespace) -> int:
         _write_token(token_file, token)
         issued += 1
     sys.stdout.write(f"site {args.site}: {issued} credential(s) issued, {kept} kept; token files in {args.out_dir}\n")
+    return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    from edgewatch.protocol import Hello, ProtocolError, decode
+    from edgewatch.security.credentials import load_digests, parse_digests
+
+    spec = os.environ.get(DIGESTS_ENV, "")
+    entries = parse_digests(spec)
+    if not entries:
+        sys.stderr.write(f"edgewatch credentials: load needs the digests in ${DIGESTS_ENV}\n")
+        return 2
+    try:
+        for role, site, node, _sha in entries:
+            decode(Hello, {"role": role, "site_id": site, "node_id": node})
+    except ProtocolError as exc:
+        sys.stderr.write(f"edgewatch credentials: {DIGESTS_ENV}: {exc}\n")
+        return 2
+    added, revoked = load_digests(args.file, entries)
+    sys.stdout.write(f"{len(entries)} active credential(s) in {args.file}: {added} added, {revoked} revoked\n")
     return 0
