@@ -37,11 +37,6 @@ def main(args: argparse.Namespace) -> int:
 
     configure_logging("edge", settings.log_dir, settings.log_level)
     log = get_logger("edgewatch.edge")
-    problem = security_problem(settings)
-    if problem is not None:
-        log.error("edge_failed", error=problem)
-        sys.stderr.write(f"edgewatch edge: {problem}\n")
-        return 2
     # Load the model before listening, so a bad model path fails the start with a clear message.
     try:
         detector = create_detector(
@@ -51,6 +46,12 @@ def main(args: argparse.Namespace) -> int:
     except (ValueError, OSError, RuntimeError) as exc:
         log.error("detector_failed", error=str(exc))
         sys.stderr.write(f"edgewatch edge: cannot load the {settings.detector} detector: {exc}\n")
+        return 2
+    # After the model: a wrong model path is the first thing to report; nothing listens before both pass.
+    problem = security_problem(settings)
+    if problem is not None:
+        log.error("edge_failed", error=problem)
+        sys.stderr.write(f"edgewatch edge: {problem}\n")
         return 2
     app = create_app(settings, detector)
     tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls_cert else {}
