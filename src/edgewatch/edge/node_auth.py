@@ -38,6 +38,7 @@ class NodeAuth:
         self._stamp: tuple[int, int, int] | None = None
         self._verifier = Verifier([])
         self._sessions: dict[str, str] = {}  # sid -> sha256 of the token it presented
+        self.generation = 0  # snapshots taken; the watcher sweeps live sessions after each
         self.reload()
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
@@ -62,6 +63,7 @@ class NodeAuth:
             log.warning("credentials_missing", path=str(self.path),
                         detail="no credentials file: every camera and alarm node is refused")
         self._verifier = Verifier(creds)
+        self.generation += 1
         active = sum(not c.revoked for c in creds)
         log.info("credentials_loaded", path=str(self.path), active=active, revoked=len(creds) - active)
         return True
@@ -71,6 +73,10 @@ class NodeAuth:
         code and a message for the client (never echoing the token)."""
         who = f"{hello.role.value} {hello.site_id}/{hello.node_id}"
         outcome = self._verifier.check(hello.token, hello.role.value, hello.site_id, hello.node_id)
+        if outcome is Check.UNAUTHORIZED and self.reload():
+            # A node issued a moment ago connects at once instead of after the next poll (one stat() per
+            # unknown token; the file is read only when it changed).
+            outcome = self._verifier.check(hello.token, hello.role.value, hello.site_id, hello.node_id)
         if outcome is Check.OK:
             return None, ""
         messages = {
@@ -93,12 +99,14 @@ class NodeAuth:
 
     async def watch(self, on_revoked: Revoke) -> None:
         """Poll the file forever; call ``on_revoked(sid)`` for each live session that lost its credential."""
+        swept = self.generation
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
-                changed = await asyncio.to_thread(self.reload)
-                if not changed:
+                await asyncio.to_thread(self.reload)
+                if self.generation == swept:
                     continue
+                swept = self.generation
                 for sid in self.invalid_sessions():
                     self.unbind(sid)
                     await on_revoked(sid)
