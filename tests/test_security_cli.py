@@ -121,3 +121,21 @@ def test_edge_command_refuses_to_start_without_node_credentials(node_process, tm
                          "--credentials-file", str(tmp_path / "missing.json")])
     assert edge.proc.wait(60) == 2
     assert "missing.json does not exist" in edge.output()[1]
+
+
+def test_persons_tool_reaches_a_tls_cloud_with_a_token_file_and_ca(serve, site_tls: Path, tmp_path: Path,
+                                                                   capsys) -> None:
+    cloud = CloudSettings(token="api-token", db_path=tmp_path / "faces.db")
+    server = serve(create_cloud(cloud), ssl_certfile=str(site_tls / "server.pem"),
+                   ssl_keyfile=str(site_tls / "server-key.pem"))
+    token_file = tmp_path / "cloud.token"
+    token_file.write_text("api-token\n")
+    base = ["persons", "--url", server.url, "--token-file", str(token_file)]
+    assert cli_main([*base, "--ca-file", str(site_tls / "ca.pem"), "list"]) == 0
+    assert "(no known persons)" in capsys.readouterr().out
+    assert cli_main([*base, "--ca-file", str(site_tls / "other" / "ca.pem"), "list"]) == 1
+    err = capsys.readouterr().err
+    assert "CERTIFICATE_VERIFY_FAILED" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert cli_main([*base[:-1], str(tmp_path / "missing.token"), "--ca-file", str(site_tls / "ca.pem"),
+                     "list"]) == 1
+    assert "missing.token" in capsys.readouterr().err
