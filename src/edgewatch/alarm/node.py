@@ -38,7 +38,8 @@ ACK_WAIT = 2.0
 
 
 class AlarmNode:
-    """One alarm node. ``await run()`` until ``await stop()``; ``received`` lists unique alarms in order."""
+    """One alarm node. ``await run()`` until ``await stop()``; ``received`` lists unique alarms in order.
+    ``run`` raises :class:`EdgeRefused` when the edge refuses the node permanently (unknown site ...)."""
 
     def __init__(
         self,
@@ -91,9 +92,13 @@ class AlarmNode:
         self.log.info("alarm_node_started", site_id=s.site_id, edge_url=s.edge_url,
                       webhook=self.webhook is not None)
         await self.link.start()
+        stopped = asyncio.create_task(self._stop.wait())
+        refused = asyncio.create_task(self.link.failed.wait())
         try:
-            await self._stop.wait()
+            await asyncio.wait({stopped, refused}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            stopped.cancel()
+            refused.cancel()
             await self.link.close()
             if self._tasks:  # let running actions (a webhook retry) finish, within reason
                 _done, pending = await asyncio.wait(set(self._tasks), timeout=s.webhook_timeout)
@@ -105,6 +110,8 @@ class AlarmNode:
                 server.shutdown()
             self.log.info("alarm_node_stopped", received=len(self.received), duplicates=self.duplicates,
                           ignored=self.ignored, acks_sent=self.acks_sent)
+        if self.link.refused is not None:  # refused for good: the command turns this into an exit status
+            raise self.link.refused
 
     async def stop(self) -> None:
         self._stop.set()

@@ -70,7 +70,9 @@ class _InFlight:
 
 class CameraNode:
     """One camera. ``await run()`` streams until the source ends (no loop), ``max_frames`` were sent and
-    answered, or ``stop()``; it returns the :class:`CameraStats`."""
+    answered, or ``stop()``; it returns the :class:`CameraStats`. Raises :class:`EdgeRefused` when the edge
+    refuses the camera permanently (unknown camera or site, bad credential), :class:`SourceError` when a
+    file source cannot be read."""
 
     def __init__(
         self,
@@ -135,6 +137,8 @@ class CameraNode:
                 self._metrics_server.shutdown()
         if not producer.cancelled() and producer.exception() is not None:
             raise producer.exception()  # type: ignore[misc]
+        if self.link.refused is not None:  # refused for good: the command turns this into an exit status
+            raise self.link.refused
         self.log.info("camera_stopped", **self.stats.summary())
         return self.stats
 
@@ -227,7 +231,7 @@ class CameraNode:
 
     async def _send_loop(self) -> None:
         drain_deadline: float | None = None
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self.link.failed.is_set():
             self._expire_in_flight()
             while (self._outbox and self.link.connected.is_set() and not self._reached_max()
                    and len(self._in_flight) < self.settings.max_in_flight):
