@@ -101,6 +101,12 @@ class CameraSettings(ReconnectSettings):
         default=2, ge=1, le=64, description="frames sent but not yet acknowledged before the camera waits"
     )
     max_frames: int | None = Field(default=None, ge=1, description="stop after sending this many frames")
+    # -- camera sources and health (issue 10)
+    source_timeout: float = Field(
+        default=10.0, gt=0, le=300,
+        description="seconds a live source (stream, webcam) may send nothing before it is reopened; also "
+        "FFmpeg's open/read timeout",
+    )
 
 
 class AlarmSettings(ReconnectSettings):

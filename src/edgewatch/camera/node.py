@@ -116,7 +116,8 @@ class CameraNode:
     async def run(self) -> CameraStats:
         s = self.settings
         if self.source is None:
-            self.source = await asyncio.to_thread(open_source, s.source, s.loop)  # SourceError names it
+            # SourceError names a file source that cannot be used; live sources fail (and retry) on read
+            self.source = await asyncio.to_thread(open_source, s.source, s.loop, None, s.source_timeout)
         if s.metrics_port is not None:
             self._metrics_server = serve_metrics(self.metrics.registry, s.metrics_port, self.metrics_host)
         self.log.info("camera_started", source=self.source.description, fps=s.fps, edge_url=s.edge_url,
