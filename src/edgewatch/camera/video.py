@@ -104,7 +104,7 @@ class VideoFileSource(FrameSource):
             return
         self._rate_checked = True
         measured = 1.0 / statistics.median(self._intervals)
-        plausible = self.declared_fps > 0 and 0.5 <= measured / self.declared_fps <= 2.0
+        plausible = self.declared_fps > 0 and 1 / 1.5 <= measured / self.declared_fps <= 1.5
         if not plausible:
             log.warning("video_fps_mismatch", path=str(self.path), declared_fps=self.declared_fps,
                         measured_fps=round(measured, 2), note="pacing by frame timestamps")
