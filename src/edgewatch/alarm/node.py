@@ -27,8 +27,9 @@ from edgewatch.protocol import (
     decode,
     encode,
 )
+from edgewatch.telemetry.health import Health, NodeHTTP
 from edgewatch.telemetry.logs import get_logger
-from edgewatch.telemetry.metrics import AlarmNodeMetrics, serve_metrics
+from edgewatch.telemetry.metrics import AlarmNodeMetrics
 
 AlarmCallback = Callable[[AlarmEvent], Awaitable[Any] | Any]
 
@@ -88,7 +89,8 @@ class AlarmNode:
 
     async def run(self) -> None:
         s = self.settings
-        server = serve_metrics(self.metrics.registry, s.metrics_port, self.metrics_host) if s.metrics_port is not None else None
+        server = (NodeHTTP(self.metrics.registry, s.metrics_port, self.metrics_host, self.health)
+                  if s.metrics_port is not None else None)
         self.log.info("alarm_node_started", site_id=s.site_id, edge_url=s.edge_url,
                       webhook=self.webhook is not None)
         await self.link.start()
@@ -115,6 +117,14 @@ class AlarmNode:
 
     async def stop(self) -> None:
         self._stop.set()
+
+    def health(self) -> Health:
+        """Healthy only while connected to the edge (an alarm node that cannot hear alarms is down). Read
+        by ``/healthz`` on the metrics port (another thread)."""
+        connected = self.link.connected.is_set()
+        detail = {"node_id": self.settings.node_id, "site_id": self.settings.site_id, "connected": connected,
+                  "alarms": len(self.received), "acks_sent": self.acks_sent}
+        return Health(True, detail=detail) if connected else Health(False, "not connected to the edge", detail)
 
     async def _on_error(self, payload: Any) -> None:
         self.log.warning("edge_error", detail=str(payload)[:300])
