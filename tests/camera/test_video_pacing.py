@@ -5,13 +5,14 @@ Matroska files written by GStreamer with explicit timestamps (generated in tmp, 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from edgewatch.camera.node import CameraNode
-from edgewatch.camera.sources import VideoFileSource, open_source
+from edgewatch.camera.sources import SourceError, VideoFileSource, open_source
 from edgewatch.config import CameraSettings
 
 from .conftest import edge_count
@@ -99,3 +100,27 @@ async def test_lying_header_file_streams_all_its_frames_through_the_node(real_ed
     assert elapsed >= 2.8
     assert stats.frames_read >= 27 and stats.frames_sent == stats.frames_read
     assert edge_count(edge, "received", "cam1") == stats.frames_sent
+
+
+def test_close_ends_a_read_waiting_for_a_distant_frame(media, tmp_path: Path) -> None:
+    """A read waiting out a long gap of a variable-frame-rate file holds the capture; close must neither
+    release the capture under it (OpenCV would crash) nor wait for the gap to pass."""
+    path = write_mkv(tmp_path / "gap.mkv", [0.0, 60.0], "0/1")
+    source = VideoFileSource(path)
+    assert source.read() is not None  # frame 0; the next one is a minute away
+    outcome: list[BaseException | None] = []
+
+    def read_next() -> None:
+        try:
+            source.read()
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read_next, daemon=True)
+    reader.start()
+    time.sleep(0.3)  # let it start waiting (the outcome does not depend on this)
+    source.close()
+    reader.join(timeout=20)
+    assert not reader.is_alive(), "close left the reader waiting for the distant frame"
+    assert len(outcome) == 1 and isinstance(outcome[0], SourceError) and "closed" in str(outcome[0])

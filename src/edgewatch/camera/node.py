@@ -230,7 +230,7 @@ class CameraNode:
                 self.log.warning("source_reopen_failed", source=source.description, error=str(exc))
                 delay = min(delay * 2, self.settings.reconnect_delay_max)
                 continue
-            self.log.info("source_reopened", source=fresh.description)
+            self.log.info("source_retrying", source=fresh.description)  # a live source opens on its first read
             return fresh
 
     def _enqueue(self, frame: Frame) -> None:

@@ -40,12 +40,14 @@ class VideoFileSource(FrameSource):
 
     def __init__(
         self, path: Path, loop: bool = False, clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         self.path = path
         self.loop = loop
         self.description = f"video file {path}"
-        self._clock, self._sleep = clock, sleep
+        self._closing = threading.Event()
+        # A wait for the next frame ends early when the source is closed (a VFR gap may last seconds).
+        self._clock, self._sleep = clock, sleep or self._closing.wait
         self._lock = threading.Lock()  # read and close never overlap: releasing under a read crashes OpenCV
         self._cap = self._open()
         declared = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -133,6 +135,8 @@ class VideoFileSource(FrameSource):
 
     def read(self) -> CapturedFrame | None:
         with self._lock:
+            if self._closing.is_set():
+                raise SourceError(f"{self.description} is closed")
             return self._read()
 
     def _read(self) -> CapturedFrame | None:
@@ -161,7 +165,10 @@ class VideoFileSource(FrameSource):
                 self._returned = True
                 return self._current
             self._sleep(max(0.0, self._origin + self._next_t - self._clock()))  # faster than the video: wait
+            if self._closing.is_set():
+                raise SourceError(f"{self.description} is closed")
 
     def close(self) -> None:
+        self._closing.set()  # wakes a read waiting for its frame; the lock then waits for it to leave OpenCV
         with self._lock:
             self._cap.release()
