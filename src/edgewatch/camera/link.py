@@ -160,7 +160,7 @@ class EdgeLink:
                 await self.sio.connect(
                     self.settings.edge_url, auth=encode(self.hello), retry=False, wait_timeout=5,
                 )
-            except socketio.exceptions.ConnectionError as exc:
+            except (socketio.exceptions.ConnectionError, ValueError, OSError) as exc:  # never end the task
                 if self._closing or self.refused is not None:
                     return
                 # A transient refusal (camera_limit, busy) or the handshake timed out: back off and retry.
