@@ -4,6 +4,7 @@ the capture was released under its blocked reading thread)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -13,8 +14,10 @@ from typing import Any
 import pytest
 
 from edgewatch.camera.live import LiveCaptureSource, StuckReaders
+from edgewatch.camera.node import CameraNode
 from edgewatch.camera.source_base import SourceError
 from edgewatch.camera.sources import open_source
+from edgewatch.config import CameraSettings
 
 from .conftest import edge_count
 from .mjpeg_server import MjpegServer
@@ -130,3 +133,20 @@ def test_camera_process_survives_a_stalled_stream_and_resumes(
                for e in failures), failures
     assert len(events("source_opened")) >= 4  # each reconnection opened a fresh capture
     assert "camera cam5:" in stdout
+
+
+async def test_stream_password_never_reaches_descriptions_or_logs(logs, port: int) -> None:
+    url = f"rtsp://admin:s3cret-pw@127.0.0.1:{port}/cam"  # nothing listens: the source fails and is retried
+    node = CameraNode(CameraSettings(edge_url=f"http://127.0.0.1:{port}", source=url, source_timeout=0.5,
+                                     reconnect_delay=0.1, reconnect_delay_max=0.2))
+    task = asyncio.create_task(node.run())
+    deadline = time.monotonic() + 30
+    while len(logs.of("source_failed")) < 2:
+        assert time.monotonic() < deadline, "the stream was not retried"
+        await asyncio.sleep(0.05)
+    node.stop()
+    await asyncio.wait_for(task, 20)
+
+    assert node.source is not None and node.source.description == f"stream rtsp://admin:***@127.0.0.1:{port}/cam"
+    text = logs.path.read_text()
+    assert "admin:***@" in text and "s3cret-pw" not in text

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 
@@ -31,6 +32,20 @@ DEFAULT_TIMEOUT = 10.0
 MAX_STUCK_READERS = 4
 #: How long ``close`` waits for the grabber to leave OpenCV before abandoning it (seconds).
 JOIN_TIMEOUT = 2.0
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (``rtsp://admin:***@cam/stream``): descriptions end up in logs."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    except ValueError:  # unparseable: keep nothing that could be a secret
+        return url.split("://", 1)[0] + "://<unparseable URL>"
 
 
 class StuckReaders:
@@ -73,7 +88,7 @@ class LiveCaptureSource(FrameSource):
         self.timeout = timeout
         self.capture_timeout = timeout if capture_timeout is None else capture_timeout
         self.stuck = stuck if stuck is not None else StuckReaders()
-        self.description = f"webcam {target}" if isinstance(target, int) else f"stream {target}"
+        self.description = f"webcam {target}" if isinstance(target, int) else f"stream {redact_url(target)}"
         self._cond = threading.Condition()
         self._latest: CapturedFrame | None = None
         self._returned = -1
