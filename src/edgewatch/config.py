@@ -101,6 +101,17 @@ class CameraSettings(ReconnectSettings):
         default=2, ge=1, le=64, description="frames sent but not yet acknowledged before the camera waits"
     )
     max_frames: int | None = Field(default=None, ge=1, description="stop after sending this many frames")
+    # -- camera sources and health (issue 10)
+    source_timeout: float = Field(
+        default=10.0, gt=0, le=300,
+        description="seconds a live source (stream, webcam) may send nothing before it is reopened; also "
+        "FFmpeg's open/read timeout",
+    )
+    health_window: float = Field(
+        default=30.0, gt=0,
+        description="/healthz on the metrics port is 200 only while connected and a frame was processed by "
+        "the edge within this many seconds (at least 3 frame periods)",
+    )
 
 
 class AlarmSettings(ReconnectSettings):
@@ -164,6 +175,10 @@ class EdgeSettings(NodeSettings):
     )
     alarm_resend_interval: float = Field(
         default=5.0, gt=0, description="seconds between re-sends of an unacknowledged alarm"
+    )
+    # -- health checks (issue 10)
+    cloud_probe_interval: float = Field(
+        default=10.0, gt=0, description="seconds between checks of the cloud's /readyz, shown in the edge's /readyz"
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from purgatory import AsyncCircuitBreakerFactory
@@ -69,6 +70,16 @@ class CloudClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def breaker_state(self) -> dict[str, Any]:
+        """The circuit breaker for ``/readyz``: ``state`` (closed, opened, half-opened), ``failures``, and
+        for an opened one whether its cool-down is over (the next request is a trial; purgatory's
+        ``opened_at`` is wall-clock time)."""
+        context = (await self._breakers.get_breaker(_BREAKER)).context
+        out: dict[str, Any] = {"state": context.state, "failures": context.failure_count or 0}
+        if context.state == "opened" and context.opened_at is not None:
+            out["cooldown_over"] = time.time() > context.opened_at + context.ttl
+        return out
 
     async def identify(
         self, image_jpeg: bytes, *, site_id: str, camera_id: str, trace_id: str, track_id: int | None = None
