@@ -213,18 +213,15 @@ class EdgeNode:
             hello = decode(Hello, auth)
         except ProtocolError as exc:
             log.warning("client_refused", sid=sid, reason=f"bad hello: {exc}")
-            raise socketio.exceptions.ConnectionRefusedError(refusal(RefusalCode.BAD_HELLO, f"bad hello: {exc}")) from None
+            raise refuse(RefusalCode.BAD_HELLO, f"bad hello: {exc}") from None
         if hello.site_id not in self.settings.sites:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown site")
-            raise socketio.exceptions.ConnectionRefusedError(refusal(
-                RefusalCode.UNKNOWN_SITE,
-                f"unknown site {hello.site_id!r}: this edge serves {', '.join(self.settings.sites)}",
-            ))
+            raise refuse(RefusalCode.UNKNOWN_SITE,
+                         f"unknown site {hello.site_id!r}: this edge serves {', '.join(self.settings.sites)}")
         cameras = self.settings.cameras
         if hello.role is NodeRole.CAMERA and cameras and hello.node_id not in cameras:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown camera")
-            raise socketio.exceptions.ConnectionRefusedError(
-                refusal(RefusalCode.UNKNOWN_CAMERA, f"unknown camera {hello.node_id!r}"))
+            raise refuse(RefusalCode.UNKNOWN_CAMERA, f"unknown camera {hello.node_id!r}")
         await self.sio.save_session(sid, {"hello": hello})
         log.info("client_connected", sid=sid, role=hello.role.value, node_id=hello.node_id, site_id=hello.site_id)
         if hello.role is NodeRole.CAMERA:
@@ -382,6 +379,12 @@ class EdgeNode:
                 await self.verification.check_timeouts()
             except Exception:  # keep checking: a missed timeout would be a silently dropped person
                 log.exception("timeout_check_failed")
+
+
+def refuse(code: RefusalCode, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    """The exception that refuses a connection with a machine-readable code: python-socketio sends the
+    client ``{"message": message, "data": {"code", "message"}}`` (a single argument would be stringified)."""
+    return socketio.exceptions.ConnectionRefusedError(message, refusal(code, message))
 
 
 def create_app(settings: EdgeSettings, detector: DetectorSource, metrics: EdgeMetrics | None = None) -> Any:
