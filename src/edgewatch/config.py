@@ -194,6 +194,16 @@ class CloudSettings(NodeSettings):
         default=80.0, ge=0, le=100, description="Rekognition FaceMatchThreshold (percent)"
     )
     aws_region: str | None = Field(default=None, description="AWS region (boto3's default chain when unset)")
+    # ---- shared face store (replicas) ----
+    db_url: SecretStr | None = Field(
+        default=None,
+        description="local backend: PostgreSQL URL (postgresql://user:pass@host/db) shared by cloud replicas, "
+        "instead of the SQLite db_path; a secret (environment or file only)",
+    )
+    db_refresh_interval: float = Field(
+        default=2.0, gt=0, le=60,
+        description="seconds between the replica's checks of the shared store (changes also arrive by NOTIFY)",
+    )
 
     @field_validator("db_path")
     @classmethod
