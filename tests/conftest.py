@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import glob
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -163,82 +160,17 @@ def until() -> Callable[..., Any]:
     return wait_until
 
 
+
 # ---- a real PostgreSQL server (cloud replicas on a shared face store) ---------------------------------
-
-PG_PASSWORD = "pg-test-password"  # a throwaway cluster's password, on loopback only
-
-
-def postgres_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
-    return Path(found[-1]).parent if found else None
-
-
-class PgServer:
-    """One cluster; ``start``/``stop``/``kill`` can be repeated (same data, same port)."""
-
-    def __init__(self, port: int) -> None:
-        bindir = postgres_bin()
-        if bindir is None:
-            pytest.skip("PostgreSQL server binaries absent (Debian package postgresql)")
-        self.bindir = bindir
-        self.port = port
-        self.root = Path(tempfile.mkdtemp(prefix="edgewatch-pg-"))
-        self.data = self.root / "data"
-        # As root, the server must run as another user (initdb refuses root): Debian's 'postgres'.
-        self.user = "postgres" if os.geteuid() == 0 else None
-        if self.user:
-            shutil.chown(self.root, self.user)
-        pwfile = self.root / "pw"
-        pwfile.write_text(PG_PASSWORD + "\n")
-        if self.user:
-            shutil.chown(pwfile, self.user)
-        subprocess.run(
-            [str(bindir / "initdb"), "-D", str(self.data), "-U", "edgewatch", "--pwfile", str(pwfile),
-             "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, user=self.user,
-        )
-        pwfile.unlink()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://edgewatch:{PG_PASSWORD}@127.0.0.1:{self.port}/postgres"
-
-    def start(self, timeout: float = 30.0) -> PgServer:
-        self.process = subprocess.Popen(
-            [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.root),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-            stdout=subprocess.DEVNULL, stderr=open(self.root / "server.log", "ab"), user=self.user,  # noqa: SIM115
-        )
-        import psycopg
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                psycopg.connect(self.url, connect_timeout=2).close()
-                return self
-            except psycopg.OperationalError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"postgres did not start: {(self.root / 'server.log').read_text()[-800:]}")
-                time.sleep(0.2)
-
-    def stop(self, sig: int = signal.SIGINT) -> None:
-        """SIGINT: PostgreSQL's fast shutdown (clients disconnected); SIGKILL: a crash."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(30)
-        self.process = None
-        if sig == signal.SIGKILL:  # its children (backends) go with it; let them notice, then clean up
-            time.sleep(0.5)
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @pytest.fixture
-def pg_server() -> Iterator[PgServer]:
+def pg_server() -> Iterator[Any]:
     """A running PostgreSQL cluster of this test (skipped where the server binaries are absent)."""
+    from edgewatch.sim.postgres import PgServer, postgres_bin
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL server binaries absent (Debian package postgresql)")
     server = PgServer(free_port()).start()
     try:
         yield server

@@ -95,3 +95,44 @@ def test_database_away_fails_secure_and_both_recover(
     for server in (a, b):
         eventually(lambda s=server: httpx.get(f"{s.url}/readyz").status_code == 200, 15.0, "readiness returns")
         assert verdict(server.url, astronaut_jpeg) == (200, "known")
+
+
+def test_sigterm_finishes_the_request_in_flight(node_process: Any, port: int, grace_jpeg: bytes) -> None:
+    """A replica being replaced (SIGTERM from Kubernetes or compose) answers what it has accepted."""
+    import signal
+    import threading
+
+    import cv2
+    import numpy as np
+
+    node = node_process(["cloud", "--port", str(port), "--db-path", str(port) + ".db"],
+                        env={"EDGEWATCH_TOKEN": TOKEN})
+    url = f"http://127.0.0.1:{port}"
+    eventually(lambda: _ready(url), 90.0, "cloud ready")
+    # A big photo keeps the face detector busy for a while: the request is surely in flight at SIGTERM.
+    big = cv2.resize(cv2.imdecode(np.frombuffer(grace_jpeg, np.uint8), cv2.IMREAD_COLOR), (2400, 2800))
+    photo = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+    answer: dict[str, Any] = {}
+
+    def ask() -> None:
+        answer["response"] = httpx.post(f"{url}/v1/identify", headers=AUTH, timeout=60,
+                                        files={"image": ("big.jpg", photo, "image/jpeg")})
+
+    worker = threading.Thread(target=ask)
+    worker.start()
+    time.sleep(0.3)
+    node.proc.send_signal(signal.SIGTERM)
+    worker.join(60)
+    response = answer["response"]
+    assert response.status_code == 200 and response.json()["verdict"] == "intruder"
+    # uvicorn shuts down gracefully, then re-raises the signal it caught: the status of a SIGTERM'd process
+    assert node.proc.wait(30) in (0, -signal.SIGTERM)
+    with pytest.raises(httpx.ConnectError):  # and it took no new work after
+        httpx.get(f"{url}/healthz", timeout=2)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
