@@ -112,19 +112,25 @@ def test_sigterm_finishes_the_request_in_flight(node_process: Any, port: int, gr
     # A big photo keeps the face detector busy for a while: the request is surely in flight at SIGTERM.
     big = cv2.resize(cv2.imdecode(np.frombuffer(grace_jpeg, np.uint8), cv2.IMREAD_COLOR), (2400, 2800))
     photo = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
-    answer: dict[str, Any] = {}
+    answers: list[tuple[float, httpx.Response]] = []
 
     def ask() -> None:
-        answer["response"] = httpx.post(f"{url}/v1/identify", headers=AUTH, timeout=60,
-                                        files={"image": ("big.jpg", photo, "image/jpeg")})
+        response = httpx.post(f"{url}/v1/identify", headers=AUTH, timeout=60,
+                              files={"image": ("big.jpg", photo, "image/jpeg")})
+        answers.append((time.monotonic(), response))
 
-    worker = threading.Thread(target=ask)
-    worker.start()
+    workers = [threading.Thread(target=ask) for _ in range(4)]  # more than the backend runs at once
+    for worker in workers:
+        worker.start()
     time.sleep(0.3)
+    signalled = time.monotonic()
     node.proc.send_signal(signal.SIGTERM)
-    worker.join(60)
-    response = answer["response"]
-    assert response.status_code == 200 and response.json()["verdict"] == "intruder"
+    for worker in workers:
+        worker.join(60)
+    assert len(answers) == 4
+    assert any(at > signalled for at, _ in answers)  # some were still being answered after SIGTERM ...
+    for _, response in answers:  # ... and every one got its verdict
+        assert response.status_code == 200 and response.json()["verdict"] == "intruder"
     # uvicorn shuts down gracefully, then re-raises the signal it caught: the status of a SIGTERM'd process
     assert node.proc.wait(30) in (0, -signal.SIGTERM)
     with pytest.raises(httpx.ConnectError):  # and it took no new work after
