@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-HAPROXY = REPO / "deploy" / "docker" / "haproxy.cfg"
-DOCKERFILE = REPO / "deploy" / "docker" / "replicas.Dockerfile"
+HAPROXY = REPO / "deploy" / "docker" / "replicas" / "haproxy.cfg"
+DOCKERFILE = REPO / "deploy" / "docker" / "replicas" / "Dockerfile"
 
 
 @pytest.fixture
@@ -61,4 +61,4 @@ def test_extra_images_pass_hadolint_and_have_healthchecks() -> None:
     stages = re.split(r"^FROM ", text, flags=re.MULTILINE)[1:]
     assert {s.split()[2] for s in stages} == {"postgres", "lb"}
     for stage in stages:
-        assert "HEALTHCHECK" in stage and re.search(r"^USER 1000[23]:1000[23]$", stage, re.MULTILINE)
+        assert "HEALTHCHECK" in stage and re.search(r"^USER 99[01]:99[01]$", stage, re.MULTILINE)
