@@ -152,7 +152,11 @@ class EdgeSettings(NodeSettings):
         default=1, ge=1, le=100, description="frames buffered per camera (newest wins; older ones dropped)"
     )
     crop_padding: float = Field(default=0.1, ge=0, le=1, description="margin around person crops")
-    cloud_url: str | None = Field(default=None, description="cloud service URL (persons unverified when unset)")
+    cloud_url: str | None = Field(
+        default=None,
+        description="cloud service URL, or several cloud replicas' URLs separated by commas (requests go round "
+        "robin, a retry moves to another replica); persons unverified when unset",
+    )
     cloud_token: SecretStr | None = Field(default=None, description="bearer token for the cloud service")
     cloud_timeout: float = Field(default=5.0, gt=0, description="timeout of one cloud request, seconds")
     cloud_concurrency: int = Field(default=4, ge=1, le=64, description="cloud requests in flight at once")
@@ -209,6 +213,16 @@ class CloudSettings(NodeSettings):
         default=80.0, ge=0, le=100, description="Rekognition FaceMatchThreshold (percent)"
     )
     aws_region: str | None = Field(default=None, description="AWS region (boto3's default chain when unset)")
+    # ---- shared face store (replicas) ----
+    db_url: SecretStr | None = Field(
+        default=None,
+        description="local backend: PostgreSQL URL (postgresql://user:pass@host/db) shared by cloud replicas, "
+        "instead of the SQLite db_path; a secret (environment or file only)",
+    )
+    db_refresh_interval: float = Field(
+        default=2.0, gt=0, le=60,
+        description="seconds between the replica's checks of the shared store (changes also arrive by NOTIFY)",
+    )
 
     @field_validator("db_path")
     @classmethod
