@@ -223,6 +223,11 @@ class CloudSettings(NodeSettings):
         default=2.0, gt=0, le=60,
         description="seconds between the replica's checks of the shared store (changes also arrive by NOTIFY)",
     )
+    shutdown_timeout: float = Field(
+        default=20.0, ge=0, le=300,
+        description="on SIGTERM, seconds to finish requests in flight before closing them (keep it below the "
+        "orchestrator's grace period: Kubernetes' default is 30)",
+    )
 
     @field_validator("db_path")
     @classmethod
