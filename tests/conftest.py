@@ -196,3 +196,20 @@ def site_tls(tmp_path_factory: pytest.TempPathFactory) -> Path:
     init_site(folder, ["127.0.0.1", "localhost"])
     ensure_ca(folder / "other", "some other CA")
     return folder
+
+
+# ---- a real PostgreSQL server (cloud replicas on a shared face store) ---------------------------------
+
+
+@pytest.fixture
+def pg_server() -> Iterator[Any]:
+    """A running PostgreSQL cluster of this test (skipped where the server binaries are absent)."""
+    from edgewatch.sim.postgres import PgServer, postgres_bin
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL server binaries absent (Debian package postgresql)")
+    server = PgServer(free_port()).start()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -60,5 +60,5 @@ def main(args: argparse.Namespace) -> int:
              collection_id=settings.collection_id if settings.backend == "rekognition" else None)
     tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls_cert else {}
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                lifespan="on", timeout_graceful_shutdown=5, **tls)
+                lifespan="on", timeout_graceful_shutdown=settings.shutdown_timeout, **tls)
     return 0
