@@ -83,8 +83,8 @@ class RawClient:
     """A bare Socket.IO client that records every event, for speaking the protocol by hand; it presents
     the credential the test's edge issued for the node it claims to be."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
+    def __init__(self, tmp_path: Path | None = None) -> None:
+        self.tmp_path = tmp_path  # None: an edge without credentials (a test bench that does not check them)
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: list[tuple[str, Any]] = []
         self.sio.on("*", self._record)
@@ -93,7 +93,7 @@ class RawClient:
         self.events.append((event, data))
 
     async def connect(self, url: str, hello: Hello) -> None:
-        if hello.token is None:
+        if hello.token is None and self.tmp_path is not None:
             hello = hello.model_copy(update={"token": token(self.tmp_path, hello.role.value, hello.site_id,
                                                              hello.node_id)})
         await self.sio.connect(url, auth=encode(hello), transports=["websocket"], wait_timeout=10)

@@ -184,3 +184,22 @@ async def test_metrics_need_a_token_unless_bound_to_loopback(serve, detector, cr
         assert right.status_code == 200 and "edgewatch_edge_frames_received" in right.text
         assert (await http.get(f"{servers[2].url}/metrics")).status_code == 200
         assert (await http.get(f"{servers[0].url}/healthz")).status_code == 200  # health stays open
+
+
+def test_a_camera_process_with_another_nodes_token_stops_with_one_line(serve, detector, credentials, node_process,
+                                                                      tmp_path: Path) -> None:
+    """The real `edgewatch camera` command: refused as `forbidden` (a permanent refusal), it exits non-zero
+    with one clear line, and the token never shows in its output."""
+    token = credentials.issue("alarm", "site1", "hall")
+    server = serve(edge(tmp_path, credentials, detector).app)
+    token_file = tmp_path / "stolen.token"
+    token_file.write_text(token)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "f0.jpg").write_bytes(PERSON.read_bytes())
+    camera = node_process(["camera", "--edge-url", server.url, "--site-id", "site1", "--camera-id", "cam1",
+                           "--source", str(frames), "--loop", "--node-token-file", str(token_file)])
+    code = camera.proc.wait(60)
+    out, err = camera.output()
+    assert code not in (0, None)
+    assert "forbidden" in err and "Traceback" not in err and token not in out + err

@@ -77,7 +77,7 @@ def create_app(settings: CloudSettings, backend: Backend | None = None) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         if token is None:
-            log.warning("auth_disabled", detail="no token configured (EDGEWATCH_TOKEN / --token): every route "
+            log.warning("auth_disabled", detail="no token configured (EDGEWATCH_TOKEN / --token-file): every route "
                         "is open to anyone who can reach this port; set a token outside a test bench")
         try:
             await anyio.to_thread.run_sync(backend.start)
