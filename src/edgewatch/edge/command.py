@@ -86,7 +86,7 @@ def security_problem(settings: EdgeSettings) -> str | None:
             return f"credentials_file: {exc}"
     try:
         check_server_files(settings.tls_cert, settings.tls_key)
-        if settings.cloud_url and settings.cloud_url.lower().startswith("https://"):
+        if settings.cloud_url and "https://" in settings.cloud_url.lower():  # one URL or several
             client_context(settings.cloud_ca_file)
     except TLSConfigError as exc:
         return str(exc)
