@@ -36,6 +36,7 @@ from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAn
 from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, ProcessedFrame
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
 from edgewatch.edge.verification import FrameContext, VerificationService
+from edgewatch.integrations.mqtt.hook import MqttHook
 from edgewatch.protocol import (
     MAX_FRAME_BYTES,
     AlarmAck,
@@ -94,6 +95,7 @@ class EdgeNode:
         self.store: AlarmStore | None = None
         self.dispatcher: AlarmDispatcher | None = None
         self.verification: VerificationService | None = None
+        self.mqtt = MqttHook(settings, self.events)  # off unless settings.mqtt_url
         self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="edge-detect")
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -130,10 +132,12 @@ class EdgeNode:
             self._spawn(self._work(), f"detect-worker-{index}")
         self._spawn(self._check_timeouts(), "verify-timeouts")
         self._spawn(self.dispatcher.resend_forever(), "alarm-resend")
+        self.mqtt.start(self._spawn)
         log.info("edge_started", sites=s.sites, cameras=s.cameras or "any", workers=s.workers,
                  detector=s.detector, input_size=s.input_size, cloud_url=s.cloud_url, alarm_db=str(s.alarm_db))
 
     async def stop(self) -> None:
+        await self.mqtt.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -176,8 +180,9 @@ class EdgeNode:
 
     async def _readyz(self, _request: Request) -> Response:
         if self.status.ready:
-            return JSONResponse({"status": "ready", "detector": self.status.detector})
-        body = {"status": "failed" if self.status.error else "loading", "error": self.status.error}
+            return JSONResponse({"status": "ready", "detector": self.status.detector, **self.mqtt.readiness()})
+        body = {"status": "failed" if self.status.error else "loading", "error": self.status.error,
+                **self.mqtt.readiness()}
         return JSONResponse(body, status_code=503)
 
     async def _metrics(self, _request: Request) -> Response:
