@@ -152,6 +152,6 @@ def test_alarm_command_rejects_a_missing_secret_file(node_process: Callable[...,
     node = node_process(["alarm", "--webhook-url", "http://127.0.0.1:9/hook",
                          "--webhook-secret-file", str(tmp_path / "absent.key"), "--edge-url", "http://127.0.0.1:9"])
     assert node.proc.wait(timeout=60) == 2
-    out, err = node.output()
+    _out, err = node.output()
     assert "webhook_secret file" in err and "absent.key" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1

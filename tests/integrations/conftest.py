@@ -5,16 +5,21 @@ sessions and queued QoS 1 messages), stopped by its PID. Skips cleanly where Mos
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# The test modules import their peers (mqtt_helpers) from this folder, however pytest is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
@@ -44,6 +49,8 @@ class Broker:
         self.log = folder / "mosquitto.log"
         self.config = folder / "mosquitto.conf"
         self.config.write_text(
+            # Mosquitto started as root drops to user "mosquitto", who could not write our temp folder.
+            f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous false\n"
             f"password_file {passwords}\n"

@@ -31,8 +31,8 @@ def main(args: argparse.Namespace) -> int:
     import sys
 
     from edgewatch.alarm.node import AlarmNode
-    from edgewatch.integrations.mqtt.broker import broker_config
     from edgewatch.camera.supervise import run_until_signalled
+    from edgewatch.integrations.mqtt.broker import broker_config
     from edgewatch.telemetry.logs import configure_logging, get_logger
 
     configure_logging(f"alarm-{settings.node_id}", settings.log_dir, settings.log_level)

@@ -135,7 +135,7 @@ class MqttPublisher:
                     log.error("mqtt_unavailable", broker=self.broker.address, error=message, retrying=True)
                     last_error = message
                 delay = BACKOFF_AUTH if auth else min(delay * 2, BACKOFF_MAX)
-            except Exception as exc:  # noqa: BLE001 - a bug here must never end alarm publishing for good
+            except Exception as exc:
                 self.status.state, self.status.error = "disconnected", f"{type(exc).__name__}: {exc}"
                 log.exception("mqtt_session_failed", broker=self.broker.address)
                 delay = min(delay * 2, BACKOFF_MAX)
@@ -172,6 +172,7 @@ class MqttPublisher:
     # ---- retained state and discovery ------------------------------------------------------------------
 
     async def _publish_everything(self, client: aiomqtt.Client) -> None:
+        self._announced_cameras.clear()  # before any await: a camera coming online meanwhile is announced once
         sites = sorted({*self.sites, *(site for site, _ in self.state.cameras)})
         for site in sites:
             if self.discovery is not None:
@@ -179,7 +180,6 @@ class MqttPublisher:
                     await client.publish(topic, dumps(config), qos=1, retain=True)
             await client.publish(self.topics.intruder(site), ON if self.state.intruder(site) else OFF,
                                  qos=1, retain=True)
-        self._announced_cameras.clear()
         for (site, camera), online in list(self.state.cameras.items()):
             await self._publish_camera(client, site, camera, online)
 
