@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import httpx
 import pytest
-from mqtt_helpers import PERSON_JPEG, Camera, Recorder, check_discovery
+from mqtt_helpers import PERSON_JPEG, Broker, Camera, Recorder, check_discovery
 
 from edgewatch.alarm.mqtt_node import MqttAlarmNode
 from edgewatch.config import AlarmSettings, EdgeSettings
@@ -245,3 +246,43 @@ def test_bad_broker_settings_fail_the_start_in_one_line(node_process: Callable[.
         assert edge.proc.wait(timeout=120) == 2
         err = edge.output()[1]
         assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+async def test_the_edge_publishes_over_tls_and_refuses_an_unknown_certificate(tls_broker, serve, detector,
+                                                                              tmp_path: Path, until) -> None:
+    async with Recorder(tls_broker, "ha", (AVAILABILITY,)) as ha:
+        node = EdgeNode(edge_settings(tmp_path, tls_broker, mqtt_url=f"mqtts://127.0.0.1:{tls_broker.tls_port}",
+                                      mqtt_ca_file=tls_broker.ca_file), detector)
+        serve(node.app)
+        await until(lambda: ha.last(AVAILABILITY) == b"online", timeout=30)
+        assert node.mqtt.publisher.broker.tls
+
+    # a CA that did not sign the broker's certificate: no connection, one line saying why
+    other_ca = tmp_path / "other"
+    other_ca.mkdir()
+    stranger = Broker(other_ca, tls=True)  # never started: only its certificate is used
+    node = EdgeNode(edge_settings(tmp_path / "x", tls_broker, mqtt_url=f"mqtts://127.0.0.1:{tls_broker.tls_port}",
+                                  mqtt_ca_file=stranger.ca_file), detector)
+    serve(node.app)
+    await until(lambda: node.mqtt.publisher is not None and node.mqtt.publisher.status.error is not None, timeout=30)
+    status = node.mqtt.publisher.status
+    print("TLS refusal:", status.error)
+    assert status.state == "disconnected" and "certificate" in status.error.lower()
+    assert "\n" not in status.error
+
+
+async def test_home_assistant_coming_online_gets_the_discovery_again(broker, serve, detector, tmp_path: Path,
+                                                                      until) -> None:
+    node = EdgeNode(edge_settings(tmp_path, broker), detector)
+    serve(node.app)
+    async with Recorder(broker, "ha", ("homeassistant/+/+/+/config",)) as ha:
+        await until(lambda: len(ha.messages) == 3, timeout=30)  # the site's three entities (no camera yet)
+        async with aiomqtt.Client("127.0.0.1", broker.port, username="ha", password=broker.users["ha"]) as hub:
+            deadline = time.monotonic() + 30
+            while len(ha.messages) < 6:  # again if the edge had not subscribed yet (it debounces repeats)
+                assert time.monotonic() < deadline
+                await hub.publish("homeassistant/status", b"online", qos=1)  # Home Assistant's birth message
+                await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)
+        assert len(ha.messages) == 6
+        assert not any(m.retain for m in ha.messages[3:])  # sent live, again, not replayed from the store

@@ -7,6 +7,7 @@ the URL: a URL is logged and shown on command lines, a secret must be neither.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,11 @@ from urllib.parse import urlsplit
 from edgewatch.integrations.webhooks import read_secret
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+#: paho-mqtt's own log lines ("failed to receive on socket ...") repeat what edgewatch logs once, in its
+#: own words, per problem; only its critical ones pass.
+PAHO_LOGGER = logging.getLogger("edgewatch.integrations.mqtt.paho")
+PAHO_LOGGER.setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class BrokerConfig:
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`aiomqtt.Client` (address, credentials, TLS)."""
         return {"hostname": self.host, "port": self.port, "username": self.username, "password": self.password,
-                "tls_context": self.tls_context()}
+                "tls_context": self.tls_context(), "logger": PAHO_LOGGER}
 
 
 def broker_config(settings: Any) -> BrokerConfig | None:

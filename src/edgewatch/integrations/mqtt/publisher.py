@@ -50,6 +50,8 @@ OUTBOX_POLL = 2.0
 #: Reconnect backoff (seconds): first delay, cap, and cap after the broker refused the credentials.
 BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_AUTH = 0.5, 30.0, 60.0
 KEEPALIVE = 30
+#: Seconds between two full re-publications on Home Assistant's "online" (a flapping hub is not a flood).
+HA_REPUBLISH_MIN_INTERVAL = 5.0
 
 
 @dataclass
@@ -149,6 +151,7 @@ class MqttPublisher:
         availability = self.topics.availability(self.edge_id)
         async with aiomqtt.Client(
             **self.broker.client_options(), identifier=f"edgewatch-{self.edge_id}", clean_session=True,
+            max_queued_incoming_messages=16,  # only Home Assistant's status comes in; a flood is dropped
             will=aiomqtt.Will(availability, OFFLINE, qos=1, retain=True), keepalive=KEEPALIVE, timeout=10.0,
         ) as client:
             await client.publish(availability, ONLINE, qos=1, retain=True)
@@ -195,23 +198,27 @@ class MqttPublisher:
 
     async def _follow_home_assistant(self, client: aiomqtt.Client) -> None:
         """Home Assistant announces ``online`` on ``<prefix>/status`` when it starts: send it all again."""
+        last = 0.0
         async for message in client.messages:
-            if message.payload in (b"online", "online"):
+            if message.payload in (b"online", "online") and time.monotonic() - last > HA_REPUBLISH_MIN_INTERVAL:
                 log.info("mqtt_home_assistant_online", topic=str(message.topic))
                 await self._publish_everything(client)
+                last = time.monotonic()
 
     # ---- live events ------------------------------------------------------------------------------------
 
     async def _follow_events(self) -> None:
         async for event in self._subscription:
-            self._apply(event)
-            client = self._client
-            if client is None:
-                continue  # the retained state goes out on reconnect
             try:
+                self._apply(event)
+                client = self._client
+                if client is None:
+                    continue  # the retained state goes out on reconnect
                 await self._publish_event(client, event)
             except aiomqtt.MqttError as exc:  # the session's own tasks notice and reconnect
-                log.debug("mqtt_event_not_published", event=type(event).__name__, error=describe_error(exc))
+                log.debug("mqtt_event_not_published", kind=type(event).__name__, error=describe_error(exc))
+            except Exception:  # one bad event must not end the live feed
+                log.exception("mqtt_event_failed", kind=type(event).__name__)
 
     def _apply(self, event: EdgeEvent) -> None:
         s = self.state
