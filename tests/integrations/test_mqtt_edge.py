@@ -184,6 +184,11 @@ async def test_an_alarm_raised_while_the_broker_is_down_arrives_once(broker, ser
         await asyncio.sleep(2 * 2.0)  # longer than the outbox poll: a second copy would have come by now
         assert [a["event_id"] for a in ha.json_on(f"{SITE}/alarm")] == [event_id]
         assert [a.event_id for a in siren.received] == [event_id]
+        async with httpx.AsyncClient() as client:
+            metrics = (await client.get(f"{server.url}/metrics")).text
+        assert "edgewatch_edge_mqtt_alarms_published_total 1.0" in metrics
+        assert "edgewatch_edge_mqtt_alarms_pending 0.0" in metrics
+        assert "edgewatch_edge_mqtt_connected 1.0" in metrics
     await siren.stop()
     await asyncio.wait_for(siren_task, 30)
 

@@ -95,7 +95,7 @@ class EdgeNode:
         self.store: AlarmStore | None = None
         self.dispatcher: AlarmDispatcher | None = None
         self.verification: VerificationService | None = None
-        self.mqtt = MqttHook(settings, self.events)  # off unless settings.mqtt_url
+        self.mqtt = MqttHook(settings, self.events, self.metrics.registry)  # off unless settings.mqtt_url
         self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="edge-detect")
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

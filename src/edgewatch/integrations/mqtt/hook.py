@@ -14,9 +14,10 @@ log = get_logger(__name__)
 
 
 class MqttHook:
-    def __init__(self, settings: Any, events: EventBus) -> None:
+    def __init__(self, settings: Any, events: EventBus, registry: Any = None) -> None:
         self.settings = settings
         self.events = events
+        self.registry = registry  # the edge's Prometheus registry, for the publisher's metrics
         self.publisher: Any = None
         self.error: str | None = None
 
@@ -30,9 +31,13 @@ class MqttHook:
             return
         if broker is None:
             return
+        from prometheus_client import CollectorRegistry
+
+        from edgewatch.integrations.mqtt.metrics import MqttMetrics
         from edgewatch.integrations.mqtt.publisher import MqttPublisher
 
-        self.publisher = MqttPublisher.from_settings(self.settings, broker, self.events)
+        metrics = MqttMetrics(self.registry or CollectorRegistry())
+        self.publisher = MqttPublisher.from_settings(self.settings, broker, self.events, metrics)
         spawn(self.publisher.run(), "mqtt-publisher")
 
     async def stop(self) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+from prometheus_client import CollectorRegistry
 
 from edgewatch.edge.events import (
     AlarmRaised,
@@ -35,6 +36,7 @@ from edgewatch.edge.events import (
 from edgewatch.integrations.mqtt.broker import BrokerConfig, describe_error, is_auth_error
 from edgewatch.integrations.mqtt.discovery import Discovery
 from edgewatch.integrations.mqtt.messages import alarm_payload, dumps, iso
+from edgewatch.integrations.mqtt.metrics import MqttMetrics
 from edgewatch.integrations.mqtt.outbox import MqttOutbox
 from edgewatch.integrations.mqtt.state import LiveState
 from edgewatch.integrations.mqtt.topics import OFF, OFFLINE, ON, ONLINE, Topics
@@ -75,7 +77,7 @@ class MqttPublisher:
     def __init__(
         self, broker: BrokerConfig, events: EventBus, alarm_db: Path | str, *, edge_id: str,
         topic_prefix: str = "edgewatch", discovery: bool = True, discovery_prefix: str = "homeassistant",
-        sites: list[str] | None = None,
+        sites: list[str] | None = None, metrics: MqttMetrics | None = None,
     ) -> None:
         self.broker = broker
         self.alarm_db = alarm_db
@@ -85,6 +87,7 @@ class MqttPublisher:
         self.discovery_prefix = discovery_prefix
         self.sites = list(sites or [])
         self.status = MqttStatus(broker.address)
+        self.metrics = metrics or MqttMetrics(CollectorRegistry())
         self.state = LiveState()
         self._subscription = events.subscribe(
             maxsize=1024,
@@ -96,10 +99,11 @@ class MqttPublisher:
         self._announced_cameras: set[tuple[str, str]] = set()
 
     @classmethod
-    def from_settings(cls, settings: Any, broker: BrokerConfig, events: EventBus) -> MqttPublisher:
+    def from_settings(cls, settings: Any, broker: BrokerConfig, events: EventBus,
+                      metrics: MqttMetrics | None = None) -> MqttPublisher:
         return cls(broker, events, settings.alarm_db, edge_id=settings.mqtt_node_id,
                    topic_prefix=settings.mqtt_topic_prefix, discovery=settings.mqtt_discovery,
-                   discovery_prefix=settings.mqtt_discovery_prefix, sites=list(settings.sites))
+                   discovery_prefix=settings.mqtt_discovery_prefix, sites=list(settings.sites), metrics=metrics)
 
     # ---- lifecycle ------------------------------------------------------------------------------------
 
@@ -130,6 +134,7 @@ class MqttPublisher:
             try:
                 await self._session()
             except aiomqtt.MqttError as exc:
+                self.metrics.connect_failures.inc()
                 message = describe_error(exc)
                 auth = is_auth_error(exc)
                 self.status.state, self.status.error = ("auth_failed" if auth else "disconnected"), message
@@ -145,7 +150,18 @@ class MqttPublisher:
                 delay = BACKOFF_FIRST
             finally:
                 self._client = None
+                self.metrics.connected.set(0)
+            await self._count_pending()
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+
+    async def _count_pending(self) -> None:
+        """Keep the pending gauge true while the broker is away (alarms pile up in the outbox)."""
+        assert self._outbox is not None
+        try:
+            counts = await asyncio.to_thread(self._outbox.counts)
+        except Exception:  # noqa: BLE001 - a metric must never stop the reconnects
+            return
+        self.metrics.alarms_pending.set(counts["pending"])
 
     async def _session(self) -> None:
         availability = self.topics.availability(self.edge_id)
@@ -157,6 +173,7 @@ class MqttPublisher:
             await client.publish(availability, ONLINE, qos=1, retain=True)
             self._client = client
             self.status.state, self.status.error, self.status.since = "connected", None, time.time()
+            self.metrics.connected.set(1)
             log.info("mqtt_connected", broker=self.broker.address, edge_id=self.edge_id)
             await self._publish_everything(client)
             tasks = [asyncio.create_task(self._drain_outbox(client), name="mqtt-outbox")]
@@ -265,7 +282,9 @@ class MqttPublisher:
         assert self._outbox is not None
         while True:
             self._wake.clear()
-            for alarm in await self._outbox.pending_async():
+            pending = await self._outbox.pending_async()
+            self.metrics.alarms_pending.set(len(pending))
+            for alarm in pending:
                 try:
                     await self._publish_alarm(client, alarm)
                 except aiomqtt.MqttError as exc:
@@ -275,6 +294,9 @@ class MqttPublisher:
                     raise
                 await self._outbox.mark_published_async(alarm.event_id)
                 self.status.alarms_published += 1
+                self.metrics.alarms_published.inc()
+                self.metrics.alarms_pending.dec()
+                self.metrics.alarm_delay.observe(max(0.0, time.time() - alarm.raised_at))
                 log.info("mqtt_alarm_published", trace_id=alarm.trace_id, event_id=alarm.event_id,
                          site_id=alarm.site_id, camera_id=alarm.camera_id, reason=alarm.reason.value,
                          delay_ms=round(max(0.0, time.time() - alarm.raised_at) * 1000, 1))
