@@ -155,3 +155,19 @@ def test_alarm_command_rejects_a_missing_secret_file(node_process: Callable[...,
     _out, err = node.output()
     assert "webhook_secret file" in err and "absent.key" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_readme_verification_snippet_accepts_edgewatch_signatures() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(import hashlib.*?)```", readme, re.S)
+    assert snippet is not None, "README lost its webhook verification snippet"
+    namespace: dict[str, Any] = {}
+    exec(snippet.group(1), namespace)  # noqa: S102 - our own README's code, the point of the test
+    check = namespace["verify"]
+    body = b'{"event_id":"abc","reason":"intruder"}'
+    assert check(SECRET, sign(SECRET, body), body) is True
+    assert check(SECRET, sign(SECRET, body), body.replace(b"intruder", b"unverified")) is False
+    assert check(SECRET, sign(SECRET, body, timestamp=int(time.time()) - 3600), body) is False
+    assert check(SECRET, "nonsense", body) is False

@@ -291,3 +291,19 @@ async def test_home_assistant_coming_online_gets_the_discovery_again(broker, ser
         await asyncio.sleep(1.0)
         assert len(ha.messages) == 6
         assert not any(m.retain for m in ha.messages[3:])  # sent live, again, not replayed from the store
+
+
+async def test_a_stopped_edge_says_offline_for_itself_and_its_cameras(broker, serve, detector, tmp_path: Path,
+                                                                     until) -> None:
+    node = EdgeNode(edge_settings(tmp_path, broker), detector)
+    server = serve(node.app)
+    async with Recorder(broker, "ha", ("edgewatch/#",)) as ha:
+        camera = await Camera().connect(server.url)
+        await until(lambda: ha.last(f"{SITE}/camera/cam1/state") == b"online"
+                    and ha.last(AVAILABILITY) == b"online", timeout=30)
+        try:
+            await asyncio.to_thread(server.stop)  # a clean shutdown while the camera is still connected
+            await until(lambda: ha.last(AVAILABILITY) == b"offline", timeout=30)
+            assert ha.last(f"{SITE}/camera/cam1/state") == b"offline"
+        finally:
+            await camera.close()

@@ -120,12 +120,17 @@ class MqttPublisher:
             self._outbox.close()
 
     async def stop(self) -> None:
-        """Say ``offline`` (retained) before a clean shutdown; a crash leaves that to the Last Will."""
+        """Say ``offline`` (retained, for the edge and its cameras) before a clean shutdown; a crash leaves
+        that to the Last Will."""
         client = self._client
-        if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
-                await client.publish(self.topics.availability(self.edge_id), OFFLINE, qos=1, retain=True,
+        if client is None:
+            return
+        with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
+            for site, camera in [key for key, online in self.state.cameras.items() if online]:
+                # their connections end with this edge: no stale "online" left in the broker's store
+                await client.publish(self.topics.camera_state(site, camera), OFFLINE, qos=1, retain=True,
                                      timeout=2.0)
+            await client.publish(self.topics.availability(self.edge_id), OFFLINE, qos=1, retain=True, timeout=2.0)
 
     async def _connect_forever(self) -> None:
         delay = BACKOFF_FIRST
