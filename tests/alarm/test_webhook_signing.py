@@ -161,7 +161,7 @@ def test_the_readme_verification_snippet_accepts_edgewatch_signatures() -> None:
     import re
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    snippet = re.search(r"```python\n(import hashlib.*?)```", readme, re.S)
+    snippet = re.search(r"```python\n(import hashlib.*?)```", readme, re.DOTALL)
     assert snippet is not None, "README lost its webhook verification snippet"
     namespace: dict[str, Any] = {}
     exec(snippet.group(1), namespace)  # noqa: S102 - our own README's code, the point of the test
