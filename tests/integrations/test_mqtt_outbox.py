@@ -103,3 +103,25 @@ def test_broker_settings_errors_are_one_line(tmp_path: Path) -> None:
     config = broker_config(Settings())
     assert config is not None and config.port == 8883 and config.tls and config.password == "s3cret"
     assert "s3cret" not in repr(config)
+
+
+def test_an_alarm_that_keeps_failing_goes_without_its_snapshot_and_garbage_is_set_aside(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "alarms.db"
+    store = AlarmStore(db)
+    outbox = MqttOutbox(db)
+    heavy = _alarm().model_copy(update={"snapshot_jpeg": b"\xff\xd8\xff" + b"9" * 1000})
+    store.add(heavy)
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO alarms (event_id, site_id, raised_at, body) VALUES ('broken01', 'site1', 1, '{')")
+    conn.commit()
+    conn.close()
+    assert [a.snapshot_jpeg for a in outbox.pending()] == [heavy.snapshot_jpeg]  # the broken row is set aside
+    for _ in range(3):
+        outbox.mark_failed(heavy.event_id, "connection lost")
+    again = outbox.pending()
+    assert [a.event_id for a in again] == [heavy.event_id] and again[0].snapshot_jpeg is None
+    assert outbox.counts()["pending"] == 1
+    outbox.close()
+    store.close()

@@ -21,6 +21,9 @@ from edgewatch.telemetry import get_logger
 
 log = get_logger(__name__)
 
+#: Failed publishes of one alarm after which it is sent without its snapshot.
+SNAPSHOT_ATTEMPTS = 3
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mqtt_outbox (
     event_id     TEXT PRIMARY KEY,
@@ -39,6 +42,9 @@ class MqttOutbox:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
         self._lock = threading.Lock()
         with self._lock:
+            # Losing the last "published" marks in a power cut only means publishing those alarms again
+            # (consumers drop copies by event id), so this connection's commits need no fsync of their own.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             fresh = self._db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mqtt_outbox'").fetchone() is None
             self._db.executescript(_SCHEMA)
@@ -56,26 +62,43 @@ class MqttOutbox:
             self._db.close()
 
     def pending(self, limit: int = 100) -> list[AlarmEvent]:
-        """Alarms not yet acknowledged by the broker, oldest first."""
+        """Alarms not yet acknowledged by the broker, oldest first. An alarm that failed
+        :data:`SNAPSHOT_ATTEMPTS` times comes without its snapshot (a broker may refuse large messages; the
+        alarm itself must get through). A row that cannot be read is set aside, logged once."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT a.body FROM alarms a LEFT JOIN mqtt_outbox m ON m.event_id = a.event_id "
+                "SELECT a.event_id, a.body, COALESCE(m.attempts, 0) FROM alarms a "
+                "LEFT JOIN mqtt_outbox m ON m.event_id = a.event_id "
                 "WHERE m.published_at IS NULL ORDER BY a.raised_at LIMIT ?", (limit,)).fetchall()
         events = []
-        for (body,) in rows:
+        for event_id, body, attempts in rows:
             try:
-                events.append(AlarmEvent.model_validate_json(body))
+                event = AlarmEvent.model_validate_json(body)
             except ValueError as exc:  # a row nobody can read must not block the ones behind it
-                log.error("mqtt_outbox_unreadable_alarm", error=str(exc)[:300])
+                log.error("mqtt_outbox_unreadable_alarm", event_id=str(event_id)[:64], error=str(exc)[:300])
+                self.mark_published(event_id, when=0.0)
+                continue
+            if attempts >= SNAPSHOT_ATTEMPTS and event.snapshot_jpeg is not None:
+                event = event.model_copy(update={"snapshot_jpeg": None})
+            events.append(event)
         return events
 
-    def mark_published(self, event_id: str, when: float | None = None) -> None:
+    def mark_published(self, event_ids: str | list[str], when: float | None = None) -> None:
+        """Record the broker's acknowledgement of one alarm or several (one transaction)."""
+        ids = [event_ids] if isinstance(event_ids, str) else list(event_ids)
+        stamp = time.time() if when is None else when
         with self._lock:
-            self._db.execute(
-                "INSERT INTO mqtt_outbox (event_id, published_at, attempts) VALUES (?, ?, 1) "
-                "ON CONFLICT(event_id) DO UPDATE SET published_at = excluded.published_at, "
-                "attempts = attempts + 1, last_error = NULL",
-                (event_id, when or time.time()))
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT INTO mqtt_outbox (event_id, published_at, attempts) VALUES (?, ?, 1) "
+                    "ON CONFLICT(event_id) DO UPDATE SET published_at = excluded.published_at, "
+                    "attempts = attempts + 1, last_error = NULL",
+                    [(event_id, stamp) for event_id in ids])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def mark_failed(self, event_id: str, error: str) -> None:
         with self._lock:
@@ -96,8 +119,8 @@ class MqttOutbox:
     async def pending_async(self, limit: int = 100) -> list[AlarmEvent]:
         return await asyncio.to_thread(self.pending, limit)
 
-    async def mark_published_async(self, event_id: str) -> None:
-        await asyncio.to_thread(self.mark_published, event_id)
+    async def mark_published_async(self, event_ids: str | list[str]) -> None:
+        await asyncio.to_thread(self.mark_published, event_ids)
 
     async def mark_failed_async(self, event_id: str, error: str) -> None:
         await asyncio.to_thread(self.mark_failed, event_id, error)

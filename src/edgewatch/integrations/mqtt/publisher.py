@@ -47,6 +47,8 @@ log = get_logger(__name__)
 
 #: Seconds to wait for the broker's PUBACK of one alarm before the connection is taken as broken.
 PUBACK_TIMEOUT = 10.0
+#: Alarms published at once (pipelined); bounds the memory of snapshots in flight (5 MB each at most).
+ALARM_BATCH = 16
 #: Seconds between two looks at the outbox when no alarm woke the publisher (catches anything missed).
 OUTBOX_POLL = 2.0
 #: Reconnect backoff (seconds): first delay, cap, and cap after the broker refused the credentials.
@@ -287,35 +289,51 @@ class MqttPublisher:
         assert self._outbox is not None
         while True:
             self._wake.clear()
-            pending = await self._outbox.pending_async()
-            self.metrics.alarms_pending.set(len(pending))
-            for alarm in pending:
-                try:
-                    await self._publish_alarm(client, alarm)
-                except aiomqtt.MqttError as exc:
-                    await self._outbox.mark_failed_async(alarm.event_id, describe_error(exc))
-                    log.warning("mqtt_alarm_not_acknowledged", trace_id=alarm.trace_id, event_id=alarm.event_id,
-                                error=describe_error(exc))
-                    raise
-                await self._outbox.mark_published_async(alarm.event_id)
-                self.status.alarms_published += 1
-                self.metrics.alarms_published.inc()
-                self.metrics.alarms_pending.dec()
-                self.metrics.alarm_delay.observe(max(0.0, time.time() - alarm.raised_at))
-                log.info("mqtt_alarm_published", trace_id=alarm.trace_id, event_id=alarm.event_id,
-                         site_id=alarm.site_id, camera_id=alarm.camera_id, reason=alarm.reason.value,
-                         delay_ms=round(max(0.0, time.time() - alarm.raised_at) * 1000, 1))
+            while batch := await self._outbox.pending_async(ALARM_BATCH):
+                await self._publish_batch(client, batch)
+                if len(batch) < ALARM_BATCH:
+                    break
+            await self._count_pending()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), OUTBOX_POLL)
 
+    async def _publish_batch(self, client: aiomqtt.Client, batch: list[AlarmEvent]) -> None:
+        """Publish a batch of alarms pipelined (their messages go out in order, the PUBACKs are awaited
+        together), then record the acknowledged ones; the first failure ends the session."""
+        assert self._outbox is not None
+        results = await asyncio.gather(*(self._publish_alarm(client, alarm) for alarm in batch),
+                                       return_exceptions=True)
+        acknowledged = [alarm for alarm, result in zip(batch, results, strict=True) if result is None]
+        if acknowledged:
+            await self._outbox.mark_published_async([alarm.event_id for alarm in acknowledged])
+        for alarm in acknowledged:
+            self.status.alarms_published += 1
+            self.metrics.alarms_published.inc()
+            delay = max(0.0, time.time() - alarm.raised_at)
+            self.metrics.alarm_delay.observe(delay)
+            log.info("mqtt_alarm_published", trace_id=alarm.trace_id, event_id=alarm.event_id,
+                     site_id=alarm.site_id, camera_id=alarm.camera_id, reason=alarm.reason.value,
+                     delay_ms=round(delay * 1000, 1))
+        failures = [(alarm, result) for alarm, result in zip(batch, results, strict=True) if result is not None]
+        for alarm, error in failures:
+            text = describe_error(error) if isinstance(error, aiomqtt.MqttError) else repr(error)
+            await self._outbox.mark_failed_async(alarm.event_id, text)
+            log.warning("mqtt_alarm_not_acknowledged", trace_id=alarm.trace_id, event_id=alarm.event_id, error=text)
+        if failures:
+            raise failures[0][1]
+
     async def _publish_alarm(self, client: aiomqtt.Client, alarm: AlarmEvent) -> None:
-        """The retained views first (snapshot, last alarm, intruder ON), the alarm itself last: its PUBACK
-        is what marks the alarm delivered, so nothing of it can be missing once it counts as sent."""
+        """The retained views (snapshot, last alarm, intruder ON) and the alarm itself, in this order on the
+        wire; done only when the broker acknowledged all four, so nothing of an alarm can be missing once
+        it counts as delivered."""
         t, site = self.topics, alarm.site_id
         payload = dumps(alarm_payload(alarm, self.edge_id,
                                       self.state.similarity(site, alarm.camera_id, alarm.track_id)))
+        messages: list[tuple[str, bytes | str, bool]] = []
         if alarm.snapshot_jpeg:
-            await client.publish(t.snapshot(site), alarm.snapshot_jpeg, qos=1, retain=True, timeout=PUBACK_TIMEOUT)
-        await client.publish(t.last_alarm(site), payload, qos=1, retain=True, timeout=PUBACK_TIMEOUT)
-        await client.publish(t.intruder(site), ON, qos=1, retain=True, timeout=PUBACK_TIMEOUT)
-        await client.publish(t.alarm(site), payload, qos=1, timeout=PUBACK_TIMEOUT)
+            messages.append((t.snapshot(site), alarm.snapshot_jpeg, True))
+        messages += [(t.last_alarm(site), payload, True), (t.intruder(site), ON, True), (t.alarm(site), payload, False)]
+        # Tasks start in creation order and each hands its packet to paho before its first await: the broker
+        # receives them in this order, so the retained last alarm is the newest one of a batch.
+        await asyncio.gather(*(client.publish(topic, body, qos=1, retain=retain, timeout=PUBACK_TIMEOUT)
+                               for topic, body, retain in messages))
