@@ -62,6 +62,11 @@ async def test_mqtt_alarm_node_gets_alarms_published_while_it_was_away(broker, n
     await until(lambda: missed.event_id in second.output()[0], timeout=60)
     await asyncio.sleep(0.5)
     assert second.output()[0].count(missed.event_id) == 1
+    second.stop()
+    third = node_process(args, env=env)  # the alarm was acknowledged after it sounded: not handed over again
+    await until(lambda: "mqtt_connected" in third.output()[1], timeout=60)
+    await asyncio.sleep(1.0)
+    assert missed.event_id not in third.output()[0]
 
 
 def test_mqtt_alarm_node_with_a_wrong_password_says_so_in_one_line(broker, node_process: Callable[..., Any]) -> None:

@@ -182,13 +182,14 @@ async def test_an_alarm_raised_while_the_broker_is_down_arrives_once(broker, ser
         await until(lambda: [a.event_id for a in siren.received] == [event_id], timeout=30)
         await until(lambda: bool(mqtt_delivery(db).get(event_id)), timeout=30)
         await asyncio.sleep(2 * 2.0)  # longer than the outbox poll: a second copy would have come by now
-        assert [a["event_id"] for a in ha.json_on(f"{SITE}/alarm")] == [event_id]
-        assert [a.event_id for a in siren.received] == [event_id]
+        assert [a["event_id"] for a in ha.json_on(f"{SITE}/alarm")] == [event_id], ha.json_on(f"{SITE}/alarm")
+        assert [a.event_id for a in siren.received] == [event_id], (siren.received, siren.duplicates)
         async with httpx.AsyncClient() as client:
             metrics = (await client.get(f"{server.url}/metrics")).text
-        assert "edgewatch_edge_mqtt_alarms_published_total 1.0" in metrics
-        assert "edgewatch_edge_mqtt_alarms_pending 0.0" in metrics
-        assert "edgewatch_edge_mqtt_connected 1.0" in metrics
+        mqtt_lines = [line for line in metrics.splitlines() if line.startswith("edgewatch_edge_mqtt_")]
+        assert "edgewatch_edge_mqtt_alarms_published_total 1.0" in mqtt_lines, mqtt_lines
+        assert "edgewatch_edge_mqtt_alarms_pending 0.0" in mqtt_lines, mqtt_lines
+        assert "edgewatch_edge_mqtt_connected 1.0" in mqtt_lines, mqtt_lines
     await siren.stop()
     await asyncio.wait_for(siren_task, 30)
 

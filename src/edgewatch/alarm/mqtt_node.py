@@ -5,8 +5,9 @@ For sites whose siren or light already hangs off a home-automation broker. It su
 so the broker keeps the alarms published while the node is away and hands them over when it is back. The
 edge publishes an alarm until the broker acknowledges it, so a copy may arrive twice: the node acts on each
 event id once (the same de-duplication and the same actions as the Socket.IO node: a console line and the
-optional signed webhook). There is no acknowledgement back to the edge on this path - the broker's PUBACK
-is the edge's receipt.
+optional signed webhook). The node acknowledges an alarm to the broker only after acting on it (the console
+line is written; a webhook continues in the background with its own retries). There is no acknowledgement
+back to the edge on this path: the broker's PUBACK is the edge's receipt.
 """
 
 from __future__ import annotations
@@ -110,10 +111,16 @@ class MqttAlarmNode:
         last_error: str | None = None
         while True:
             try:
-                async with aiomqtt.Client(
+                client = aiomqtt.Client(
                     **self.broker.client_options(), identifier=f"edgewatch-alarm-{self.settings.site_id}-"
                     f"{self.settings.node_id}", clean_session=False, keepalive=30, timeout=10.0,
-                ) as client:
+                )
+                # Act first, acknowledge after (as the Socket.IO node does): paho's PUBACK waits until the
+                # alarm has sounded here, so a node that dies in between gets it again from the broker.
+                # aiomqtt does not expose paho's manual acknowledgement, hence its underlying `_client`.
+                paho = client._client
+                paho.manual_ack_set(True)
+                async with client:
                     await client.subscribe(self.topic, qos=1)
                     self.connected.set()
                     self.metrics.connected.set(1)
@@ -121,6 +128,8 @@ class MqttAlarmNode:
                     delay, last_error = BACKOFF_FIRST, None
                     async for message in client.messages:
                         self._on_message(message.payload)
+                        if message.qos > 0:
+                            paho.ack(message.mid, message.qos)
             except aiomqtt.MqttError as exc:
                 message = describe_error(exc)
                 if is_auth_error(exc) and self._stop_on_auth_error:
