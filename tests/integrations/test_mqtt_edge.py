@@ -312,3 +312,39 @@ async def test_a_stopped_edge_says_offline_for_itself_and_its_cameras(broker, se
             assert ha.last(f"{SITE}/camera/cam1/state") == b"offline"
         finally:
             await camera.close()
+
+
+@pytest.mark.timeout(240)
+async def test_an_intruder_verified_by_a_real_cloud_carries_its_similarity(broker, serve, detector,
+                                                                           tmp_path: Path, until) -> None:
+    import subprocess
+    import sys
+
+    from mqtt_helpers import ASSETS
+
+    from edgewatch.cloud.app import create_app as create_cloud_app
+    from edgewatch.config import CloudSettings
+
+    faces = tmp_path / "faces.db"
+    await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "edgewatch", "persons", "--db", str(faces), "add", "eileen-collins",
+                         str(ASSETS / "astronaut.jpg")], check=True, capture_output=True, timeout=180)
+    token = "mqtt-test-token"
+    cloud = serve(create_cloud_app(CloudSettings(db_path=faces, token=token)))
+    node = EdgeNode(edge_settings(tmp_path, broker, cloud_url=cloud.url, cloud_token=token, verify_timeout=10.0,
+                                  verify_interval=0.3), detector)
+    server = serve(node.app)
+    async with Recorder(broker, "ha", ("edgewatch/#",)) as ha:
+        camera = await Camera().connect(server.url)
+        try:
+            await camera.send_until(PERSON_JPEG, lambda: ha.on(f"{SITE}/alarm"), timeout=120)
+        finally:
+            await camera.close()
+        await until(lambda: ha.on(f"{SITE}/last_alarm"), timeout=20)
+    alarm = ha.json_on(f"{SITE}/alarm")[0]
+    assert alarm["reason"] == "intruder"
+    verified = [t for t in ha.json_on(f"{SITE}/camera/cam1/track/verified") if t["track_id"] == alarm["track_id"]]
+    assert verified and verified[-1]["state"] == "intruder" and isinstance(verified[-1]["similarity"], float)
+    last = json.loads(ha.last(f"{SITE}/last_alarm") or b"{}")
+    assert last["event_id"] == alarm["event_id"]
+    assert last["similarity"] == pytest.approx(verified[-1]["similarity"], abs=1e-4)
