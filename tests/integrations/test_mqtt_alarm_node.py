@@ -77,3 +77,47 @@ def test_mqtt_alarm_node_with_a_wrong_password_says_so_in_one_line(broker, node_
     final = err.strip().splitlines()[-1]
     assert final.startswith("edgewatch alarm: MQTT broker mqtt://127.0.0.1:") and "refused the login" in final
     assert "Traceback" not in err and "not-the-password" not in err
+
+
+async def test_an_alarm_from_mqtt_reaches_a_verifying_webhook_signed(broker, serve, until) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from edgewatch.alarm.mqtt_node import MqttAlarmNode
+    from edgewatch.config import AlarmSettings
+    from edgewatch.integrations.mqtt.broker import broker_config
+    from edgewatch.integrations.webhooks import SIGNATURE_HEADER, WebhookSignatureError, WebhookVerifier
+
+    secret = "mqtt-webhook-test-key"
+    verifier = WebhookVerifier([secret.encode()])
+    accepted: list[dict[str, Any]] = []
+
+    async def hook(request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            verifier(request.headers.get(SIGNATURE_HEADER), body)
+        except WebhookSignatureError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=401)
+        accepted.append(json.loads(body))
+        return JSONResponse({"ok": True})
+
+    receiver = serve(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+    settings = AlarmSettings(site_id="site1", node_id="hall", mqtt_url=broker.url, mqtt_username="alarm",
+                             mqtt_password=broker.users["alarm"], webhook_url=f"{receiver.url}/hook",
+                             webhook_secret=secret)
+    node = MqttAlarmNode(settings, broker_config(settings), console=False)
+    task = asyncio.create_task(node.run())
+    try:
+        await asyncio.wait_for(node.connected.wait(), 30)
+        event = _alarm()
+        body = dumps(alarm_payload(event, "edge1"))
+        await _publish(broker, [("edgewatch/site/site1/alarm", body), ("edgewatch/site/site1/alarm", body)])
+        await until(lambda: accepted, timeout=30)
+        await asyncio.sleep(0.5)
+    finally:
+        await node.stop()
+        await asyncio.wait_for(task, 30)
+    assert [a["event_id"] for a in accepted] == [event.event_id] and accepted[0]["node_id"] == "hall"
+    assert accepted[0]["snapshot_bytes"] is None  # the MQTT alarm carries no snapshot bytes

@@ -7,7 +7,9 @@ edge publishes an alarm until the broker acknowledges it, so a copy may arrive t
 event id once (the same de-duplication and the same actions as the Socket.IO node: a console line and the
 optional signed webhook). The node acknowledges an alarm to the broker only after acting on it (the console
 line is written; a webhook continues in the background with its own retries). There is no acknowledgement
-back to the edge on this path: the broker's PUBACK is the edge's receipt.
+back to the edge on this path: the broker's PUBACK is the edge's receipt. MQTT alarms carry no snapshot
+bytes (the edge publishes the snapshot on its own retained topic), so webhooks sent from here have
+``snapshot_bytes`` null.
 """
 
 from __future__ import annotations
