@@ -116,6 +116,10 @@ class MqttAlarmNode:
                 client = aiomqtt.Client(
                     **self.broker.client_options(), identifier=f"edgewatch-alarm-{self.settings.site_id}-"
                     f"{self.settings.node_id}", clean_session=False, keepalive=30, timeout=10.0,
+                    # Memory stays bounded whatever is published to the topic: QoS 1 alarms are held back by
+                    # the broker's in-flight window until acknowledged (so never dropped here), and a QoS 0
+                    # flood beyond this is discarded.
+                    max_queued_incoming_messages=1000,
                 )
                 # Act first, acknowledge after (as the Socket.IO node does): paho's PUBACK waits until the
                 # alarm has sounded here, so a node that dies in between gets it again from the broker.
