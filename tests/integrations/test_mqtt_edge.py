@@ -69,6 +69,7 @@ def blank_jpeg() -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.timeout(300)
 async def test_a_person_at_a_camera_reaches_home_assistant(broker, serve, detector, tmp_path: Path, until) -> None:
     async with Recorder(broker, "ha", ("homeassistant/#", "edgewatch/#")) as ha:
         node = EdgeNode(edge_settings(tmp_path, broker), detector)
@@ -153,6 +154,7 @@ async def test_retained_state_is_what_a_late_home_assistant_reads(broker, serve,
         await camera.close()
 
 
+@pytest.mark.timeout(300)
 async def test_an_alarm_raised_while_the_broker_is_down_arrives_once(broker, serve, detector, tmp_path: Path,
                                                                       until) -> None:
     db = tmp_path / "alarms.db"
@@ -203,6 +205,7 @@ def _edge_args(tmp_path: Path, broker: Any, port: int) -> list[str]:
             str(tmp_path / "alarms.db"), "--mqtt-url", broker.url, "--mqtt-username", "edge"]
 
 
+@pytest.mark.timeout(300)
 async def test_a_killed_edge_is_marked_offline_by_its_last_will(broker, node_process: Callable[..., Any],
                                                                 tmp_path: Path, port: int, until) -> None:
     async with Recorder(broker, "ha", (AVAILABILITY,)) as ha:
@@ -217,6 +220,7 @@ async def test_a_killed_edge_is_marked_offline_by_its_last_will(broker, node_pro
         assert late.on(AVAILABILITY)[-1].payload == b"offline" and late.on(AVAILABILITY)[-1].retain
 
 
+@pytest.mark.timeout(300)
 async def test_a_wrong_broker_password_is_one_clear_line(broker, node_process: Callable[..., Any], tmp_path: Path,
                                                           port: int, until) -> None:
     edge = node_process(_edge_args(tmp_path, broker, port), env={"EDGEWATCH_MQTT_PASSWORD": "wrong-password"})
@@ -245,6 +249,7 @@ async def test_a_wrong_broker_password_is_one_clear_line(broker, node_process: C
     assert "Traceback" not in err and "wrong-password" not in err
 
 
+@pytest.mark.timeout(300)
 def test_bad_broker_settings_fail_the_start_in_one_line(node_process: Callable[..., Any], tmp_path: Path) -> None:
     cases = [
         (["--mqtt-url", "ftp://127.0.0.1:1883"], "mqtt_url must look like"),
