@@ -125,3 +125,37 @@ def test_an_alarm_that_keeps_failing_goes_without_its_snapshot_and_garbage_is_se
     assert outbox.counts()["pending"] == 1
     outbox.close()
     store.close()
+
+
+def test_a_password_without_a_user_name_is_refused() -> None:
+    class Settings:
+        mqtt_url = "mqtt://127.0.0.1:1883"
+        mqtt_password = None
+        mqtt_password_file = None
+        mqtt_ca_file = None
+        mqtt_username = None
+
+    from pydantic import SecretStr
+
+    Settings.mqtt_password = SecretStr("pw")  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="no mqtt_username"):
+        broker_config(Settings())
+
+
+def test_live_state_follows_tracks_and_cameras() -> None:
+    from edgewatch.integrations.mqtt.state import LiveState
+
+    state = LiveState()
+    state.camera_online("s", "a", True)
+    state.track_appeared("s", "a", 1)
+    state.track_appeared("s", "a", 2)
+    assert state.person("s", "a") and not state.intruder("s")
+    state.track_decided("s", "a", 1, "intruder", 0.12)
+    assert state.intruder("s") and state.similarity("s", "a", 1) == 0.12
+    state.track_decided("s", "a", 1, "known", 0.9)  # re-verified as known: no longer an intruder
+    assert not state.intruder("s")
+    state.track_decided("s", "a", 2, "unverified", None)
+    state.track_left("s", "a", 1)
+    assert state.person("s", "a") and state.intruder("s") and state.similarity("s", "a", 1) is None
+    state.camera_online("s", "a", False)  # its tracks end with it
+    assert not state.person("s", "a") and not state.intruder("s")

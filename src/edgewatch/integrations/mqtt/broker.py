@@ -82,9 +82,12 @@ def broker_config(settings: Any) -> BrokerConfig | None:
     secret = getattr(settings, "mqtt_password", None)
     password = read_secret(secret.get_secret_value() if secret else None,
                            getattr(settings, "mqtt_password_file", None), "mqtt_password")
+    username = getattr(settings, "mqtt_username", None)
+    if password and not username:
+        raise ValueError("an MQTT password is set but no mqtt_username: MQTT sends a password only with a user name")
     return BrokerConfig(
         host=parts.hostname, port=port, tls=parts.scheme == "mqtts" or ca_file is not None, ca_file=ca_file,
-        username=getattr(settings, "mqtt_username", None), password=password.decode() if password else None,
+        username=username, password=password.decode() if password else None,
     )
 
 
