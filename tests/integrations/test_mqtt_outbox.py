@@ -98,6 +98,7 @@ def test_broker_settings_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must not carry credentials"):
         broker_config(Settings())
     Settings.mqtt_url = "mqtts://broker.lan"
+    Settings.mqtt_username = "edge"  # type: ignore[assignment]
     Settings.mqtt_password_file = tmp_path / "pw"
     (tmp_path / "pw").write_text("s3cret\n", encoding="utf-8")
     config = broker_config(Settings())
