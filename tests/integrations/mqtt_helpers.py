@@ -227,8 +227,10 @@ class Camera:
 # Source: home-assistant.io, "MQTT" integration (discovery topic format, device, availability) and the
 # MQTT Binary sensor / Sensor / Image pages (the keys each platform requires).
 
-DISCOVERY_TOPIC = re.compile(r"^homeassistant/(binary_sensor|sensor|image)/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)/config$")
-REQUIRED = {"binary_sensor": ("state_topic",), "sensor": ("state_topic",), "image": ("image_topic",)}
+DISCOVERY_TOPIC = re.compile(
+    r"^homeassistant/(binary_sensor|sensor|image|event)/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)/config$")
+REQUIRED = {"binary_sensor": ("state_topic",), "sensor": ("state_topic",), "image": ("image_topic",),
+            "event": ("state_topic",)}
 BINARY_SENSOR_CLASSES = {"occupancy", "safety", "motion", "presence", "problem"}
 
 
@@ -262,6 +264,8 @@ def check_discovery(topic: str, config: dict[str, Any]) -> list[str]:
         problems.append(f"{topic}: bad availability_mode")
     if component == "binary_sensor" and config.get("device_class") not in BINARY_SENSOR_CLASSES | {None}:
         problems.append(f"{topic}: unexpected device_class")
+    if component == "event" and (not isinstance(config.get("event_types"), list) or not config["event_types"]):
+        problems.append(f"{topic}: event_types missing")
     if "json_attributes_topic" in config and not _valid_publish_topic(config["json_attributes_topic"]):
         problems.append(f"{topic}: json_attributes_topic is not a topic")
     return problems

@@ -91,7 +91,7 @@ async def test_a_person_at_a_camera_reaches_home_assistant(broker, serve, detect
     assert problems == []
     by_kind = {(topic.split("/")[1], topic.split("/")[3]): config for topic, config in configs.items()}
     assert set(by_kind) == {("binary_sensor", "site1_cam1_person"), ("binary_sensor", "site1_intruder"),
-                            ("sensor", "site1_last_alarm"), ("image", "site1_snapshot")}
+                            ("sensor", "site1_last_alarm"), ("image", "site1_snapshot"), ("event", "site1_alarm")}
     unique_ids = [config["unique_id"] for config in configs.values()]
     assert len(set(unique_ids)) == len(unique_ids)
     site_device = by_kind[("sensor", "site1_last_alarm")]["device"]["identifiers"]
@@ -120,6 +120,8 @@ async def test_a_person_at_a_camera_reaches_home_assistant(broker, serve, detect
     assert alarm["reason"] == "unverified" and alarm["camera_id"] == "cam1" and alarm["site_id"] == "site1"
     assert alarm["snapshot_bytes"] == len(snapshot) and alarm["raised_at_iso"].endswith("Z")
     assert last_alarm["event_id"] == alarm["event_id"] and last_alarm["reason"] == "unverified"  # value_template
+    event_entity = by_kind[("event", "site1_alarm")]
+    assert event_entity["state_topic"] == f"{SITE}/alarm" and alarm["event_type"] in event_entity["event_types"]
     assert mqtt_delivery(tmp_path / "alarms.db")[alarm["event_id"]]
 
     # -- track events: appeared, verified (no cloud: unverified), left, for the alarm's track -----------------
@@ -142,11 +144,11 @@ async def test_retained_state_is_what_a_late_home_assistant_reads(broker, serve,
     try:
         async with Recorder(broker, "ha", ("homeassistant/#", "edgewatch/#")) as first:
             await until(lambda: wanted <= {m.topic for m in first.messages}
-                        and len({m.topic for m in first.matching(r"homeassistant/.+/config")}) == 4, timeout=30)
+                        and len({m.topic for m in first.matching(r"homeassistant/.+/config")}) == 5, timeout=30)
         # Home Assistant started after the edge: everything arrives from the broker's retained store
         async with Recorder(broker, "ha", ("homeassistant/#", "edgewatch/#")) as late:
             await until(lambda: wanted <= {m.topic for m in late.messages}
-                        and len({m.topic for m in late.matching(r"homeassistant/.+/config")}) == 4, timeout=30)
+                        and len({m.topic for m in late.matching(r"homeassistant/.+/config")}) == 5, timeout=30)
             assert all(m.retain for m in late.messages)
             assert late.last(AVAILABILITY) == b"online" and late.last(f"{SITE}/camera/cam1/state") == b"online"
             assert late.last(f"{SITE}/camera/cam1/person") == b"OFF" and late.last(f"{SITE}/intruder") == b"OFF"
@@ -291,16 +293,16 @@ async def test_home_assistant_coming_online_gets_the_discovery_again(broker, ser
     node = EdgeNode(edge_settings(tmp_path, broker), detector)
     serve(node.app)
     async with Recorder(broker, "ha", ("homeassistant/+/+/+/config",)) as ha:
-        await until(lambda: len(ha.messages) == 3, timeout=30)  # the site's three entities (no camera yet)
+        await until(lambda: len(ha.messages) == 4, timeout=30)  # the site's four entities (no camera yet)
         async with aiomqtt.Client("127.0.0.1", broker.port, username="ha", password=broker.users["ha"]) as hub:
             deadline = time.monotonic() + 30
-            while len(ha.messages) < 6:  # again if the edge had not subscribed yet (it debounces repeats)
+            while len(ha.messages) < 8:  # again if the edge had not subscribed yet (it debounces repeats)
                 assert time.monotonic() < deadline
                 await hub.publish("homeassistant/status", b"online", qos=1)  # Home Assistant's birth message
                 await asyncio.sleep(1.0)
         await asyncio.sleep(1.0)
-        assert len(ha.messages) == 6
-        assert not any(m.retain for m in ha.messages[3:])  # sent live, again, not replayed from the store
+        assert len(ha.messages) == 8
+        assert not any(m.retain for m in ha.messages[4:])  # sent live, again, not replayed from the store
 
 
 async def test_a_stopped_edge_says_offline_for_itself_and_its_cameras(broker, serve, detector, tmp_path: Path,

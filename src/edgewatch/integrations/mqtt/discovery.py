@@ -6,8 +6,9 @@ greys them out when the edge (Last Will) or the camera is offline. Source: Home 
 documentation and the MQTT Binary Sensor / Sensor / Image integration pages (home-assistant.io).
 
 Per site: a device "edgewatch <site>" with ``binary_sensor`` *intruder* (device class ``safety``: on means
-unsafe), ``sensor`` *last alarm* (state: the reason; attributes: camera, time, similarity, event id ...)
-and ``image`` *last alarm snapshot*. Per camera: a device "edgewatch <site>/<camera>" (``via_device`` the
+unsafe), ``sensor`` *last alarm* (state: the reason; attributes: camera, time, similarity, event id ...),
+``image`` *last alarm snapshot* and ``event`` *alarm* (fires on every alarm, event type = the reason, for
+automations that must run once per alarm, not once per state change). Per camera: a device "edgewatch <site>/<camera>" (``via_device`` the
 site) with ``binary_sensor`` *person* (device class ``occupancy``), available while both the edge and the
 camera are online.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from edgewatch import __version__
 from edgewatch.integrations.mqtt.topics import OFF, OFFLINE, ON, ONLINE, Topics
+from edgewatch.protocol import AlarmReason
 
 #: Home Assistant allows only these characters in node and object ids of a discovery topic.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -62,12 +64,13 @@ class Discovery:
                 "sw_version": __version__, "via_device": _slug("edgewatch", "site", site_id)}
 
     def site(self, site_id: str) -> list[tuple[str, dict[str, Any]]]:
-        """The site's intruder sensor, last-alarm sensor and snapshot image."""
+        """The site's intruder sensor, last-alarm sensor, alarm event and snapshot image."""
         t = self.topics
         device = self.site_device(site_id)
         intruder_id = _slug(site_id, "intruder")
         last_id = _slug(site_id, "last_alarm")
         snapshot_id = _slug(site_id, "snapshot")
+        alarm_id = _slug(site_id, "alarm")
         return [
             (self._topic("binary_sensor", intruder_id), {
                 "name": "Intruder", "unique_id": _slug("edgewatch", self.edge_id, intruder_id),
@@ -79,6 +82,12 @@ class Discovery:
                 "name": "Last alarm", "unique_id": _slug("edgewatch", self.edge_id, last_id),
                 "state_topic": t.last_alarm(site_id), "value_template": "{{ value_json.reason }}",
                 "json_attributes_topic": t.last_alarm(site_id), "icon": "mdi:alarm-light",
+                "device": device, "origin": self._origin(), **self._availability(),
+            }),
+            (self._topic("event", alarm_id), {
+                "name": "Alarm", "unique_id": _slug("edgewatch", self.edge_id, alarm_id),
+                "state_topic": t.alarm(site_id), "event_types": [reason.value for reason in AlarmReason],
+                "icon": "mdi:alarm-light",
                 "device": device, "origin": self._origin(), **self._availability(),
             }),
             (self._topic("image", snapshot_id), {

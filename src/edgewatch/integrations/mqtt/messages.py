@@ -3,7 +3,8 @@
 An alarm message is the :class:`~edgewatch.protocol.AlarmEvent` as JSON without the snapshot bytes (those go
 to the retained ``snapshot`` topic as a JPEG), plus ``snapshot_bytes`` (their size, or null), ``edge_id``,
 ``similarity`` (the best face similarity the cloud reported for the track, when the edge knows it) and
-``raised_at_iso`` (UTC, for people and Home Assistant templates).
+``raised_at_iso`` (UTC, for people and Home Assistant templates) and ``event_type`` (the reason again: the
+key Home Assistant's MQTT event entity reads, so each alarm fires an event there).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from edgewatch.protocol import AlarmEvent, ProtocolError, decode
 #: Largest alarm message an alarm node parses (bytes); an alarm without its snapshot is a few hundred.
 MAX_ALARM_MESSAGE = 64 * 1024
 
-_EXTRA_FIELDS = ("snapshot_bytes", "edge_id", "similarity", "raised_at_iso")
+_EXTRA_FIELDS = ("snapshot_bytes", "edge_id", "similarity", "raised_at_iso", "event_type")
 
 
 def iso(timestamp: float) -> str:
@@ -30,6 +31,7 @@ def alarm_payload(event: AlarmEvent, edge_id: str, similarity: float | None = No
     body["edge_id"] = edge_id
     body["similarity"] = round(similarity, 4) if similarity is not None else None
     body["raised_at_iso"] = iso(event.raised_at)
+    body["event_type"] = event.reason.value
     return body
 
 
