@@ -160,3 +160,20 @@ def test_live_state_follows_tracks_and_cameras() -> None:
     assert state.person("s", "a") and state.intruder("s") and state.similarity("s", "a", 1) is None
     state.camera_online("s", "a", False)  # its tracks end with it
     assert not state.person("s", "a") and not state.intruder("s")
+
+
+def test_pictures_a_newer_protocol_adds_never_bloat_the_alarm_message() -> None:
+    from edgewatch.integrations.mqtt.messages import picture
+
+    class NewerAlarm(AlarmEvent):  # e.g. an annotated full frame and a zone name
+        frame_jpeg: bytes | None = None
+        zone: str | None = None
+
+    frame = b"\xff\xd8\xff" + b"f" * 50_000
+    event = NewerAlarm(site_id="site1", camera_id="cam1", trace_id=new_trace_id(), reason=AlarmReason.INTRUDER,
+                       snapshot_jpeg=b"\xff\xd8\xff" + b"s" * 10, frame_jpeg=frame, zone="door")
+    body = alarm_payload(event, "edge1")
+    assert body["frame_bytes"] == len(frame) and body["snapshot_bytes"] == 13 and body["zone"] == "door"
+    assert "frame_jpeg" not in body and "snapshot_jpeg" not in body and len(dumps(body)) < 2000
+    assert picture(event) == frame  # Home Assistant's image shows the annotated frame
+    assert parse_alarm(dumps(body)).event_id == event.event_id  # an older alarm node still reads it

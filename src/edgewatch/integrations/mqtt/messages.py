@@ -1,7 +1,8 @@
 """JSON payloads on MQTT: what the edge publishes and how an alarm node reads an alarm back.
 
-An alarm message is the :class:`~edgewatch.protocol.AlarmEvent` as JSON without the snapshot bytes (those go
-to the retained ``snapshot`` topic as a JPEG), plus ``snapshot_bytes`` (their size, or null), ``edge_id``,
+An alarm message is the :class:`~edgewatch.protocol.AlarmEvent` as JSON without its picture bytes (the
+picture goes to the retained ``snapshot`` topic as a JPEG), plus ``snapshot_bytes`` (their size, or null;
+likewise ``<name>_bytes`` for any other picture field), ``edge_id``,
 ``similarity`` (the best face similarity the cloud reported for the track, when the edge knows it) and
 ``raised_at_iso`` (UTC, for people and Home Assistant templates) and ``event_type`` (the reason again: the
 key Home Assistant's MQTT event entity reads, so each alarm fires an event there).
@@ -18,16 +19,28 @@ from edgewatch.protocol import AlarmEvent, ProtocolError, decode
 #: Largest alarm message an alarm node parses (bytes); an alarm without its snapshot is a few hundred.
 MAX_ALARM_MESSAGE = 64 * 1024
 
-_EXTRA_FIELDS = ("snapshot_bytes", "edge_id", "similarity", "raised_at_iso", "event_type")
-
 
 def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def binary_fields(event: AlarmEvent) -> dict[str, bytes | None]:
+    """The event's picture fields (``snapshot_jpeg``, and any other bytes field a newer protocol adds)."""
+    return {name: getattr(event, name) for name, info in type(event).model_fields.items()
+            if "bytes" in str(info.annotation)}
+
+
+def picture(event: AlarmEvent) -> bytes | None:
+    """The JPEG to show for an alarm: the annotated full frame when the edge attached one, else the crop."""
+    frame = getattr(event, "frame_jpeg", None)
+    return frame if isinstance(frame, bytes) and frame else event.snapshot_jpeg
+
+
 def alarm_payload(event: AlarmEvent, edge_id: str, similarity: float | None = None) -> dict[str, Any]:
-    body = event.model_dump(mode="json", exclude={"snapshot_jpeg"})
-    body["snapshot_bytes"] = len(event.snapshot_jpeg) if event.snapshot_jpeg is not None else None
+    pictures = binary_fields(event)
+    body = event.model_dump(mode="json", exclude=set(pictures))
+    for name, data in pictures.items():  # sizes only: the JPEG itself goes to the retained snapshot topic
+        body[f"{name.removesuffix('_jpeg')}_bytes"] = len(data) if data is not None else None
     body["edge_id"] = edge_id
     body["similarity"] = round(similarity, 4) if similarity is not None else None
     body["raised_at_iso"] = iso(event.raised_at)
@@ -52,6 +65,6 @@ def parse_alarm(payload: bytes | bytearray | str | None) -> AlarmEvent:
         raise ProtocolError(f"alarm message: not JSON ({exc})") from None
     if not isinstance(body, dict):
         raise ProtocolError("alarm message: expected a JSON object")
-    for name in _EXTRA_FIELDS:
-        body.pop(name, None)
+    for name in set(body) - set(AlarmEvent.model_fields):  # our additions, and what a newer edge adds
+        body.pop(name)
     return decode(AlarmEvent, body)

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from edgewatch.integrations.mqtt.messages import binary_fields
 from edgewatch.protocol import AlarmEvent
 from edgewatch.telemetry import get_logger
 
@@ -63,7 +64,7 @@ class MqttOutbox:
 
     def pending(self, limit: int = 100) -> list[AlarmEvent]:
         """Alarms not yet acknowledged by the broker, oldest first. An alarm that failed
-        :data:`SNAPSHOT_ATTEMPTS` times comes without its snapshot (a broker may refuse large messages; the
+        :data:`SNAPSHOT_ATTEMPTS` times comes without its pictures (a broker may refuse large messages; the
         alarm itself must get through). A row that cannot be read is set aside, logged once."""
         with self._lock:
             rows = self._db.execute(
@@ -78,8 +79,8 @@ class MqttOutbox:
                 log.error("mqtt_outbox_unreadable_alarm", event_id=str(event_id)[:64], error=str(exc)[:300])
                 self.mark_published(event_id, when=0.0)
                 continue
-            if attempts >= SNAPSHOT_ATTEMPTS and event.snapshot_jpeg is not None:
-                event = event.model_copy(update={"snapshot_jpeg": None})
+            if attempts >= SNAPSHOT_ATTEMPTS:
+                event = event.model_copy(update=dict.fromkeys(binary_fields(event)))
             events.append(event)
         return events
 

@@ -35,7 +35,7 @@ from edgewatch.edge.events import (
 )
 from edgewatch.integrations.mqtt.broker import BrokerConfig, describe_error, is_auth_error
 from edgewatch.integrations.mqtt.discovery import Discovery
-from edgewatch.integrations.mqtt.messages import alarm_payload, dumps, iso
+from edgewatch.integrations.mqtt.messages import alarm_payload, dumps, iso, picture
 from edgewatch.integrations.mqtt.metrics import MqttMetrics
 from edgewatch.integrations.mqtt.outbox import MqttOutbox
 from edgewatch.integrations.mqtt.state import LiveState
@@ -330,8 +330,9 @@ class MqttPublisher:
         payload = dumps(alarm_payload(alarm, self.edge_id,
                                       self.state.similarity(site, alarm.camera_id, alarm.track_id)))
         messages: list[tuple[str, bytes | str, bool]] = []
-        if alarm.snapshot_jpeg:
-            messages.append((t.snapshot(site), alarm.snapshot_jpeg, True))
+        jpeg = picture(alarm)
+        if jpeg:
+            messages.append((t.snapshot(site), jpeg, True))
         messages += [(t.last_alarm(site), payload, True), (t.intruder(site), ON, True), (t.alarm(site), payload, False)]
         # Tasks start in creation order and each hands its packet to paho before its first await: the broker
         # receives them in this order, so the retained last alarm is the newest one of a batch.
