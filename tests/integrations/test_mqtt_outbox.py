@@ -177,3 +177,12 @@ def test_pictures_a_newer_protocol_adds_never_bloat_the_alarm_message() -> None:
     assert "frame_jpeg" not in body and "snapshot_jpeg" not in body and len(dumps(body)) < 2000
     assert picture(event) == frame  # Home Assistant's image shows the annotated frame
     assert parse_alarm(dumps(body)).event_id == event.event_id  # an older alarm node still reads it
+
+
+def test_non_finite_numbers_never_reach_the_json() -> None:
+    event = AlarmEvent(site_id="site1", camera_id="cam1", trace_id=new_trace_id(), reason=AlarmReason.INTRUDER,
+                       raised_at=float("inf"))
+    body = json.loads(dumps(alarm_payload(event, "edge1", similarity=float("nan"))))  # strict JSON
+    assert body["raised_at"] is None and body["similarity"] is None and body["raised_at_iso"] is None
+    assert json.loads(dumps({"track": {"similarity": float("-inf")}, "scores": [1.0, float("nan")]})) == {
+        "track": {"similarity": None}, "scores": [1.0, None]}

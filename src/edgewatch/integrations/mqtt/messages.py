@@ -11,6 +11,7 @@ key Home Assistant's MQTT event entity reads, so each alarm fires an event there
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,14 +43,25 @@ def alarm_payload(event: AlarmEvent, edge_id: str, similarity: float | None = No
     for name, data in pictures.items():  # sizes only: the JPEG itself goes to the retained snapshot topic
         body[f"{name.removesuffix('_jpeg')}_bytes"] = len(data) if data is not None else None
     body["edge_id"] = edge_id
-    body["similarity"] = round(similarity, 4) if similarity is not None else None
-    body["raised_at_iso"] = iso(event.raised_at)
+    body["similarity"] = round(similarity, 4) if similarity is not None and math.isfinite(similarity) else None
+    body["raised_at_iso"] = iso(event.raised_at) if math.isfinite(event.raised_at) else None
     body["event_type"] = event.reason.value
     return body
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
 def dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    """Compact strict JSON; NaN and infinities (which JSON cannot carry) become null."""
+    return json.dumps(_finite(body), separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def parse_alarm(payload: bytes | bytearray | str | None) -> AlarmEvent:

@@ -120,8 +120,9 @@ class MqttOutbox:
     async def pending_async(self, limit: int = 100) -> list[AlarmEvent]:
         return await asyncio.to_thread(self.pending, limit)
 
-    async def mark_published_async(self, event_ids: str | list[str]) -> None:
-        await asyncio.to_thread(self.mark_published, event_ids)
+    async def mark_published_async(self, event_ids: str | list[str], *, skipped: bool = False) -> None:
+        """Acknowledged now; or, with ``skipped``, set aside for good (``published_at = 0``)."""
+        await asyncio.to_thread(self.mark_published, event_ids, 0.0 if skipped else None)
 
     async def mark_failed_async(self, event_id: str, error: str) -> None:
         await asyncio.to_thread(self.mark_failed, event_id, error)

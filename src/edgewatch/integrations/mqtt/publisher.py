@@ -314,11 +314,19 @@ class MqttPublisher:
             log.info("mqtt_alarm_published", trace_id=alarm.trace_id, event_id=alarm.event_id,
                      site_id=alarm.site_id, camera_id=alarm.camera_id, reason=alarm.reason.value,
                      delay_ms=round(delay * 1000, 1))
-        failures = [(alarm, result) for alarm, result in zip(batch, results, strict=True) if result is not None]
+        failures = [(alarm, result) for alarm, result in zip(batch, results, strict=True)
+                    if isinstance(result, aiomqtt.MqttError)]
         for alarm, error in failures:
-            text = describe_error(error) if isinstance(error, aiomqtt.MqttError) else repr(error)
-            await self._outbox.mark_failed_async(alarm.event_id, text)
-            log.warning("mqtt_alarm_not_acknowledged", trace_id=alarm.trace_id, event_id=alarm.event_id, error=text)
+            await self._outbox.mark_failed_async(alarm.event_id, describe_error(error))
+            log.warning("mqtt_alarm_not_acknowledged", trace_id=alarm.trace_id, event_id=alarm.event_id,
+                        error=describe_error(error))
+        for alarm, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception) and not isinstance(result, aiomqtt.MqttError):
+                # Not the broker's doing: retrying would block every alarm behind this one for ever. The
+                # alarm still reaches alarm nodes over Socket.IO; here it is set aside, loudly.
+                await self._outbox.mark_published_async(alarm.event_id, skipped=True)
+                log.error("mqtt_alarm_unpublishable", trace_id=alarm.trace_id, event_id=alarm.event_id,
+                          error=f"{type(result).__name__}: {result}"[:300])
         if failures:
             raise failures[0][1]
 
