@@ -355,3 +355,28 @@ async def test_an_intruder_verified_by_a_real_cloud_carries_its_similarity(broke
     last = json.loads(ha.last(f"{SITE}/last_alarm") or b"{}")
     assert last["event_id"] == alarm["event_id"]
     assert last["similarity"] == pytest.approx(verified[-1]["similarity"], abs=1e-4)
+
+
+async def test_readiness_follows_the_broker_going_away_and_coming_back(broker, serve, detector, tmp_path: Path,
+                                                                       until) -> None:
+    node = EdgeNode(edge_settings(tmp_path, broker, mqtt_discovery=False), detector)
+    server = serve(node.app)
+
+    async def mqtt_state() -> str:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{server.url}/readyz")).json()["mqtt"]["state"]
+
+    states: list[str] = []
+
+    async def reaches(wanted: str) -> None:
+        deadline = time.monotonic() + 60
+        while (state := await mqtt_state()) != wanted:
+            states.append(state)
+            assert time.monotonic() < deadline, states
+            await asyncio.sleep(0.2)
+
+    await reaches("connected")
+    broker.kill()  # idle edge, no alarm due: it still notices at once
+    await reaches("disconnected")
+    broker.start()
+    await reaches("connected")

@@ -183,10 +183,10 @@ class MqttPublisher:
             self.metrics.connected.set(1)
             log.info("mqtt_connected", broker=self.broker.address, edge_id=self.edge_id)
             await self._publish_everything(client)
-            tasks = [asyncio.create_task(self._drain_outbox(client), name="mqtt-outbox")]
             if self.discovery is not None:
                 await client.subscribe(f"{self.discovery_prefix}/status", qos=1)
-                tasks.append(asyncio.create_task(self._follow_home_assistant(client), name="mqtt-ha-status"))
+            tasks = [asyncio.create_task(self._drain_outbox(client), name="mqtt-outbox"),
+                     asyncio.create_task(self._follow_incoming(client), name="mqtt-incoming")]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
                 for task in done:
@@ -220,10 +220,13 @@ class MqttPublisher:
         await client.publish(self.topics.person(site, camera), ON if self.state.person(site, camera) else OFF,
                              qos=1, retain=True)
 
-    async def _follow_home_assistant(self, client: aiomqtt.Client) -> None:
-        """Home Assistant announces ``online`` on ``<prefix>/status`` when it starts: send it all again."""
+    async def _follow_incoming(self, client: aiomqtt.Client) -> None:
+        """Home Assistant announces ``online`` on ``<prefix>/status`` when it starts: send it all again.
+        Also ends the session (MqttError) as soon as the connection is lost, even when no alarm is due."""
         last = 0.0
         async for message in client.messages:
+            if self.discovery is None:
+                continue
             if message.payload in (b"online", "online") and time.monotonic() - last > HA_REPUBLISH_MIN_INTERVAL:
                 log.info("mqtt_home_assistant_online", topic=str(message.topic))
                 await self._publish_everything(client)
