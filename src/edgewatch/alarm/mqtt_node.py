@@ -137,16 +137,19 @@ class MqttAlarmNode:
                         if message.qos > 0:
                             paho.ack(message.mid, message.qos)
             except aiomqtt.MqttError as exc:
-                message = describe_error(exc)
+                error = describe_error(exc)
                 if is_auth_error(exc) and self._stop_on_auth_error:
-                    self.fatal = message
-                    self.log.error("mqtt_refused", broker=self.broker.address, error=message)
+                    self.fatal = error
+                    self.log.error("mqtt_refused", broker=self.broker.address, error=error)
                     self._stop.set()
                     return
-                if message != last_error:
-                    self.log.warning("mqtt_unavailable", broker=self.broker.address, error=message, retrying=True)
-                    last_error = message
+                if error != last_error:
+                    self.log.warning("mqtt_unavailable", broker=self.broker.address, error=error, retrying=True)
+                    last_error = error
                 delay = BACKOFF_AUTH if is_auth_error(exc) else min(delay * 2, BACKOFF_MAX)
+            except Exception:  # a bug must not silence the siren for good: log it and listen again
+                self.log.exception("mqtt_listener_failed", broker=self.broker.address)
+                delay = min(delay * 2, BACKOFF_MAX)
             finally:
                 self.connected.clear()
                 self.metrics.connected.set(0)
