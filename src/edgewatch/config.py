@@ -49,11 +49,11 @@ def _read_secret_file(name: str, path: Any) -> str:
     try:
         value = Path(path).expanduser().read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ValueError(f"{name}_file: cannot read {path}: {exc.strerror or exc}") from None
+        raise ValueError(f"{name} file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise ValueError(f"{name}_file: {path} is not a text file") from None
+        raise ValueError(f"{name} file {path} is not UTF-8 text") from None
     if not value:
-        raise ValueError(f"{name}_file: {path} is empty")
+        raise ValueError(f"{name} file {path} is empty")
     return value
 
 
@@ -406,7 +406,10 @@ def load_settings(cls: type[S], config_file: Path | str | None = None, **overrid
 
 def _describe(cls: type[NodeSettings], exc: ValidationError, cli: set[str], env: set[str]) -> str:
     lines = [f"invalid {cls.table or 'node'} settings:"]
-    for item in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    if len(errors) == 1 and not errors[0]["loc"]:  # one unusable secret file: one line
+        return f"{lines[0]} {str(errors[0]['msg']).removeprefix('Value error, ')}"
+    for item in errors:
         if not item["loc"]:  # a check across fields (secret files): the message names them
             lines.append(f"  {str(item['msg']).removeprefix('Value error, ')}")
             continue
