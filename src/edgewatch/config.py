@@ -165,6 +165,11 @@ class EdgeSettings(NodeSettings):
     alarm_resend_interval: float = Field(
         default=5.0, gt=0, description="seconds between re-sends of an unacknowledged alarm"
     )
+    # ---- web console (issue 11) ----
+    operators_file: Path | None = Field(
+        default=None, description="operator accounts of the web console at /console (no console when unset; "
+        "manage with `edgewatch operators`)"
+    )
 
 
 class CloudSettings(NodeSettings):
@@ -194,6 +199,11 @@ class CloudSettings(NodeSettings):
         default=80.0, ge=0, le=100, description="Rekognition FaceMatchThreshold (percent)"
     )
     aws_region: str | None = Field(default=None, description="AWS region (boto3's default chain when unset)")
+    # ---- web console (issue 11) ----
+    operators_file: Path | None = Field(
+        default=None, description="operator accounts of the web console at /console (no console when unset; "
+        "manage with `edgewatch operators`)"
+    )
 
     @field_validator("db_path")
     @classmethod
