@@ -155,3 +155,13 @@ def test_cloud_console_needs_a_session_and_keeps_the_api_token(serve, operators_
         assert page.status_code == 200 and "Enrol a person" in page.text
         assert c.post("/console/persons", data={"name": "eve"}).status_code == 403
         assert c.post("/console/persons/eve/remove").status_code == 403
+
+
+def test_snapshot_of_a_stored_alarm_is_served(edge, client) -> None:
+    node, _ = edge
+    event = store_alarm(node)
+    login(client)
+    answer = client.get(f"/console/alarms/{event.event_id}/snapshot.jpg")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+    assert answer.content == event.snapshot_jpeg
+    assert client.get("/console/alarms/unknown-id/snapshot.jpg").status_code == 404

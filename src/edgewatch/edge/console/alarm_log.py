@@ -9,13 +9,13 @@ sounded, an operator's "handled" says a person looked at it. WAL mode lets both 
 
 from __future__ import annotations
 
-import base64
-import json
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from edgewatch.protocol import AlarmEvent
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarm_handling (
@@ -91,8 +91,7 @@ class AlarmLog:
             row = self._db.execute("SELECT body FROM alarms WHERE event_id = ?", (event_id,)).fetchone()
         if row is None:
             return None
-        encoded = json.loads(row[0]).get("snapshot_jpeg")
-        return base64.b64decode(encoded) if encoded else None
+        return AlarmEvent.model_validate_json(row[0]).snapshot_jpeg  # the protocol's own JSON encoding
 
     def exists(self, event_id: str) -> bool:
         with self._lock:
