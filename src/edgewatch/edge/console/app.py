@@ -42,6 +42,10 @@ STREAM_SECONDS = 30.0
 #: Least time between two updates of one live stream.
 STREAM_INTERVAL = 0.25
 PAGE_SIZE = 50
+#: Live streams open at once (each costs a task and a socket); more are answered 503 and retried by the browser.
+MAX_STREAMS = 32
+#: Uploads waiting for the virtual camera at once (each holds its image in memory); more are answered 429.
+MAX_WAITING_UPLOADS = 4
 NAV = (("/", "Cameras"), ("/alarms", "Alarms"), ("/send", "Send an image"))
 
 
@@ -66,6 +70,8 @@ class EdgeConsole:
                               cookie_name="ew_edge_session", templates=Path(__file__).parent / "templates",
                               nav=NAV, body_limit=MAX_FRAME_BYTES + 64 * 1024)
         self._log: AlarmLog | None = None
+        self._streams = 0
+        self._uploads = 0
         p = self.web.page
         self.app = self.web.app([
             Route("/", p(self._cameras)),
@@ -115,7 +121,19 @@ class EdgeConsole:
         given = request.headers.get("last-event-id") or request.query_params.get("since", "")
         since = min(int(given), self.live.version) if given.isdigit() else 0
 
+        if self._streams >= MAX_STREAMS:
+            return Response("too many live streams", status_code=503, media_type="text/plain",
+                            headers={"retry-after": "5"})
+        self._streams += 1
+
         async def stream() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in changes_since():
+                    yield chunk
+            finally:
+                self._streams -= 1
+
+        async def changes_since() -> AsyncIterator[bytes]:
             nonlocal since
             yield b"retry: 1000\n\n"
             ends = time.monotonic() + STREAM_SECONDS
@@ -188,12 +206,19 @@ class EdgeConsole:
             return await self._send_page(request, session, f"Unknown site {site_id!r}.", 400)
         if not self.node.status.ready:
             return await self._send_page(request, session, "The detector is not ready yet: try again shortly.", 503)
-        filename, data = await self.web.read_upload(form.get("image"), MAX_FRAME_BYTES)
+        if self._uploads >= MAX_WAITING_UPLOADS:
+            return await self._send_page(request, session, "Too many images are waiting: try again shortly.", 429)
+        self._uploads += 1
         try:
-            jpeg, width, height = await asyncio.to_thread(normalise, data)
-        except UploadRefused as exc:
-            return await self._send_page(request, session, f"{filename}: {exc}.", 415)
-        result = await self.camera.analyse(site_id, filename, session.operator, jpeg, width, height)
+            filename, data = await self.web.read_upload(form.get("image"), MAX_FRAME_BYTES)
+            try:
+                jpeg, width, height = await asyncio.to_thread(normalise, data)
+            except UploadRefused as exc:
+                return await self._send_page(request, session, f"{filename}: {exc}.", 415)
+            del data
+            result = await self.camera.analyse(site_id, filename, session.operator, jpeg, width, height)
+        finally:
+            self._uploads -= 1
         return RedirectResponse(f"{self.web_root(request)}/send/{result.id}", status_code=303)
 
     async def _send_result(self, request: Request, session: Session) -> Response:
