@@ -165,3 +165,19 @@ def test_snapshot_of_a_stored_alarm_is_served(edge, client) -> None:
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
     assert answer.content == event.snapshot_jpeg
     assert client.get("/console/alarms/unknown-id/snapshot.jpg").status_code == 404
+
+
+def test_live_streams_are_released_when_browsers_leave(edge, client) -> None:
+    from edgewatch.edge.console.app import MAX_STREAMS
+
+    node, _ = edge
+    login(client)
+    for _ in range(MAX_STREAMS + 8):
+        with client.stream("GET", "/console/events") as answer:
+            assert answer.status_code == 200
+            assert answer.headers["content-type"].startswith("text/event-stream")
+            assert next(answer.iter_lines()) == "retry: 1000"
+    deadline = time.monotonic() + 30
+    while node.console._streams:
+        assert time.monotonic() < deadline, f"{node.console._streams} streams still counted"
+        time.sleep(0.05)

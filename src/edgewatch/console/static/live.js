@@ -90,11 +90,22 @@
 
   for (const el of tiles.querySelectorAll(".tile")) if (el.dataset.seq) { const seq = el.dataset.seq; el.dataset.seq = ""; draw(el, seq, JSON.parse(el.dataset.boxes || "[]")); }
 
-  const source = new EventSource(`${root}/events?since=${tiles.dataset.version || 0}`);
-  source.onopen = () => text(status, "Live updates: connected.");
-  source.onerror = () => text(status, "Live updates: reconnecting…");
-  source.addEventListener("tile", (e) => updateTile(JSON.parse(e.data)));
-  source.addEventListener("tracks", (e) => updateTracks(JSON.parse(e.data)));
-  source.addEventListener("alarm", (e) => alarmNotice(JSON.parse(e.data)));
-  window.addEventListener("pagehide", () => source.close());
+  let since = tiles.dataset.version || 0;
+  let source = null;
+  function connect() {
+    source = new EventSource(`${root}/events?since=${since}`);
+    source.onopen = () => text(status, "Live updates: connected.");
+    source.onerror = () => {
+      text(status, "Live updates: reconnecting…");
+      // EventSource retries by itself, except after an error status (e.g. 503 when the edge has too
+      // many streams): then start a new one a little later.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+    };
+    source.addEventListener("tile", (e) => updateTile(JSON.parse(e.data)));
+    source.addEventListener("tracks", (e) => updateTracks(JSON.parse(e.data)));
+    source.addEventListener("alarm", (e) => alarmNotice(JSON.parse(e.data)));
+    source.addEventListener("version", (e) => { since = e.data; });
+  }
+  connect();
+  window.addEventListener("pagehide", () => source && source.close());
 })();

@@ -124,16 +124,8 @@ class EdgeConsole:
         if self._streams >= MAX_STREAMS:
             return Response("too many live streams", status_code=503, media_type="text/plain",
                             headers={"retry-after": "5"})
-        self._streams += 1
 
         async def stream() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in changes_since():
-                    yield chunk
-            finally:
-                self._streams -= 1
-
-        async def changes_since() -> AsyncIterator[bytes]:
             nonlocal since
             yield b"retry: 1000\n\n"
             ends = time.monotonic() + STREAM_SECONDS
@@ -147,8 +139,8 @@ class EdgeConsole:
                 if not await self.live.wait_change(since, min(10.0, max(0.1, ends - time.monotonic()))):
                     yield b": keep-alive\n\n"
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+        return _CountedStream(self, stream(), media_type="text/event-stream",
+                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
     async def _frame(self, request: Request, _session: Session) -> Response:
         seq = request.query_params.get("seq", "")
@@ -233,6 +225,22 @@ class EdgeConsole:
             return Response("no such upload", status_code=404, media_type="text/plain")
         jpeg = await asyncio.to_thread(_draw_boxes, result.jpeg, result.boxes)
         return Response(jpeg, media_type="image/jpeg", headers={"cache-control": "private, max-age=3600"})
+
+
+class _CountedStream(StreamingResponse):
+    """A live stream counted in ``console._streams`` from creation until its connection is done, however it
+    ends (a generator that never started would not run its own ``finally``)."""
+
+    def __init__(self, console: EdgeConsole, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.console = console
+        console._streams += 1
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.console._streams -= 1
 
 
 def _draw_boxes(jpeg: bytes, boxes: list[dict[str, Any]]) -> bytes:
