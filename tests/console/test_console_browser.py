@@ -224,7 +224,8 @@ def test_a_camera_tile_updates_while_the_demo_scene_plays(site: Site, page: Any)
         screenshot(page, "cameras-phone")
     finally:
         camera.stop()
-    poll(lambda: tile.locator('[data-field="state"]').inner_text() == "offline", 30,
+    # The edge learns of a camera that left without a goodbye only by Socket.IO's ping timeout (25 + 20 s).
+    poll(lambda: tile.locator('[data-field="state"]').inner_text() == "offline", 75,
          f"camera shown offline (edge: {[(t.camera_id, t.online) for t in site.node.console.live.tiles.values()]}, "
          f"camera exit {camera.proc.returncode}, stream {page.locator('#live-state').inner_text()})")
 
