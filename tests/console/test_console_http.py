@@ -181,3 +181,16 @@ def test_live_streams_are_released_when_browsers_leave(edge, client) -> None:
     while node.console._streams:
         assert time.monotonic() < deadline, f"{node.console._streams} streams still counted"
         time.sleep(0.05)
+
+
+def test_notes_are_escaped_and_unknown_alarms_are_404(edge, client) -> None:
+    node, _ = edge
+    event = store_alarm(node)
+    login(client)
+    token = csrf_of(client.get("/console/alarms").text)
+    note = '<script>alert("x")</script>'
+    assert client.post(f"/console/alarms/{event.event_id}/handled", data={"note": note, "csrf": token}).status_code == 303
+    page = client.get("/console/alarms").text
+    assert note not in page and "&lt;script&gt;" in page
+    assert client.post("/console/alarms/no-such-alarm/handled", data={"note": "x", "csrf": token}).status_code == 404
+    assert "default-src 'self'" in client.get("/console/alarms").headers["content-security-policy"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -98,7 +99,11 @@ class EdgeConsole:
     def alarm_log(self) -> AlarmLog | None:
         """The outbox's alarms and their handling (None with an in-memory outbox, which no one else can open)."""
         if self._log is None and str(self.node.settings.alarm_db) != ":memory:" and self.node.store is not None:
-            self._log = AlarmLog(self.node.settings.alarm_db)
+            try:
+                self._log = AlarmLog(self.node.settings.alarm_db)
+            except sqlite3.Error as exc:  # the outbox's own checks report the file; the console just shows none
+                log.warning("console_alarm_log_unavailable", alarm_db=str(self.node.settings.alarm_db),
+                            error=str(exc))
         return self._log
 
     def _remember_similarity(self, event: AlarmRaised, similarity: float | None) -> None:
@@ -157,8 +162,13 @@ class EdgeConsole:
         store = self.alarm_log()
         page = request.query_params.get("page", "0")
         offset = (int(page) if page.isdigit() else 0) * PAGE_SIZE
-        rows = await asyncio.to_thread(store.recent, PAGE_SIZE, offset) if store else []
+        problem = None
+        try:
+            rows = await asyncio.to_thread(store.recent, PAGE_SIZE, offset) if store else []
+        except sqlite3.Error as exc:  # e.g. a locked or damaged outbox: say so, do not fail the page
+            rows, problem = [], f"the alarm outbox cannot be read now: {exc}"
         return self.web.render(request, "alarms.html", session, alarms=rows, when=_when, available=store is not None,
+                               problem=problem,
                                page=offset // PAGE_SIZE, more=len(rows) == PAGE_SIZE,
                                version=self.live.version)
 
@@ -174,7 +184,13 @@ class EdgeConsole:
         form = await self.web.form(request, max_files=0)
         event_id = request.path_params["event_id"]
         note = str(form.get("note", ""))
-        if store is None or not await asyncio.to_thread(store.mark_handled, event_id, session.operator, note):
+        try:
+            recorded = store is not None and await asyncio.to_thread(store.mark_handled, event_id, session.operator,
+                                                                      note)
+        except sqlite3.Error as exc:
+            return self.web.error(request, 503, f"Not recorded, the alarm outbox cannot be written now: {exc}.",
+                                  session)
+        if not recorded:
             return self.web.error(request, 404, f"No alarm {event_id!r}.", session)
         log.info("alarm_handled", event_id=event_id, operator=session.operator, note_chars=len(note))
         return RedirectResponse(f"{self.web_root(request)}/alarms#alarm-{event_id}", status_code=303)
