@@ -66,7 +66,8 @@ class EdgeConsole:
                                                                {"camera": cam}) or 0.0,
             track_max_age=s.track_max_age, on_alarm=self._remember_similarity)
         self.camera = VirtualCamera(node.queue, node.events, track_max_age=s.track_max_age,
-                                    settle_timeout=s.verify_timeout + s.cloud_timeout + 5.0, metrics=node.metrics)
+                                    settle_timeout=s.verify_timeout + s.cloud_timeout + 5.0, metrics=node.metrics,
+                                    on_dropped=getattr(node, "_dropped", None))
         self.web = ConsoleWeb(title=f"edgewatch site console · {', '.join(s.sites)}", operators_file=operators_file,
                               cookie_name="ew_edge_session", templates=Path(__file__).parent / "templates",
                               nav=NAV, body_limit=MAX_FRAME_BYTES + 64 * 1024)

@@ -19,6 +19,7 @@ import io
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,8 +123,12 @@ class VirtualCamera:
     """Feeds uploads into the pipeline and watches what becomes of them."""
 
     def __init__(self, queue: FrameQueue, bus: EventBus, *, frames: int = 4, interval: float = 0.5,
-                 track_max_age: float = 3.0, settle_timeout: float = 20.0, metrics: Any = None) -> None:
+                 track_max_age: float = 3.0, settle_timeout: float = 20.0, metrics: Any = None,
+                 on_dropped: Callable[[QueuedFrame], Awaitable[None]] | None = None) -> None:
+        """``on_dropped`` answers and counts a frame the queue pushed out (the edge's own handler: the
+        queue may push out another connection's frame to make room, and that camera must get its ack)."""
         self.queue = queue
+        self.on_dropped = on_dropped
         self.bus = bus
         self.frames = frames
         self.interval = interval
@@ -218,9 +223,14 @@ class VirtualCamera:
             self.metrics.frames_received.labels(CAMERA_ID).inc()
         log.info("frame_received", trace_id=frame.trace_id, camera_id=CAMERA_ID, site_id=result.site_id,
                  seq=frame.seq, captured_at=frame.captured_at, bytes=len(frame.jpeg), source="console")
-        dropped = await self.queue.put(QueuedFrame(frame, f"console:{result.id}", time.time(), time.monotonic()))
-        if dropped is not None:
-            result.frames_analysed += 1  # it will never be analysed: do not wait for it
-            if self.metrics is not None:
-                self.metrics.frames_dropped.labels(CAMERA_ID).inc()
+        item = QueuedFrame(frame, f"console:{result.id}", time.time(), time.monotonic())
+        dropped = await self.queue.put(item)
+        # FrameQueue.put answers None or the frame it pushed out, or (bounded by bytes) a list of them.
+        for lost in dropped if isinstance(dropped, list) else [dropped] if dropped is not None else []:
+            if lost.sid == item.sid:
+                result.frames_analysed += 1  # one of ours that will never be analysed: do not wait for it
+            if self.on_dropped is not None:
+                await self.on_dropped(lost)
+            elif self.metrics is not None:
+                self.metrics.frames_dropped.labels(lost.frame.camera_id).inc()
         return frame.trace_id
