@@ -91,8 +91,10 @@ class ConsoleWeb:
         async def endpoint(request: Request) -> Response:
             session = self.session(request)
             if session is None:
-                if api or request.method != "GET":
+                if api:
                     return JSONResponse({"error": "unauthorized", "detail": "log in first"}, status_code=401)
+                if request.method != "GET":  # a form sent after the session ended: refused, with a way back
+                    return self.error(request, 401, "Your session has ended: log in again.", None)
                 return RedirectResponse(f"{root(request)}/login?next={request.url.path}", status_code=303)
             if request.method == "POST":
                 sent = request.headers.get("x-csrf-token") or await self._form_csrf(request)
