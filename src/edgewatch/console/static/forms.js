@@ -9,3 +9,7 @@ for (const form of document.querySelectorAll("form[data-busy]")) {
     if (note) note.textContent = form.dataset.busy;
   });
 }
+// Destructive forms ask first (without JavaScript they are sent as they are).
+for (const form of document.querySelectorAll("form[data-confirm]")) {
+  form.addEventListener("submit", (event) => { if (!window.confirm(form.dataset.confirm)) event.preventDefault(); });
+}
