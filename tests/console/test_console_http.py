@@ -194,3 +194,44 @@ def test_notes_are_escaped_and_unknown_alarms_are_404(edge, client) -> None:
     assert note not in page and "&lt;script&gt;" in page
     assert client.post("/console/alarms/no-such-alarm/handled", data={"note": "x", "csrf": token}).status_code == 404
     assert "default-src 'self'" in client.get("/console/alarms").headers["content-security-policy"]
+
+
+def test_cloud_enrolment_answers_for_each_photo(serve, operators_file: Path, tmp_path: Path) -> None:
+    """One photo with a face, one without, one that is no image: each gets its own answer, the good one
+    is enrolled with a thumbnail, and "try an image" then knows her."""
+    import io
+    import re
+
+    from PIL import Image
+
+    from edgewatch.cloud.app import create_app
+
+    blank = io.BytesIO()
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(blank, format="JPEG")
+    server = serve(create_app(CloudSettings(db_path=tmp_path / "faces.db", token="api-token",
+                                            operators_file=operators_file)))
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        login(c)
+        token = csrf_of(c.get("/console/").text)
+        answer = c.post("/console/persons", data={"csrf": token, "name": "grace-hopper"}, files=[
+            ("photos", ("grace.jpg", (ASSETS / "grace_hopper.jpg").read_bytes(), "image/jpeg")),
+            ("photos", ("wall.jpg", blank.getvalue(), "image/jpeg")),
+            ("photos", ("notes.txt", b"hello", "text/plain")),
+        ])
+        assert answer.status_code == 200
+        outcomes = {name: usable for usable, name in re.findall(r'data-usable="(yes|no)"><td>([^<]+)</td>', answer.text)}
+        assert outcomes == {"grace.jpg": "yes", "wall.jpg": "no", "notes.txt": "no"}
+        assert "no usable face found" in answer.text
+        photos = re.findall(r'/console/photos/(\d+)\.jpg', c.get("/console/").text)
+        assert len(photos) == 1
+        thumb = c.get(f"/console/photos/{photos[0]}.jpg")
+        assert thumb.status_code == 200 and thumb.content[:3] == b"\xff\xd8\xff"
+        with Image.open(io.BytesIO(thumb.content)) as image:
+            assert max(image.size) <= 240
+        tried = c.post("/console/try", data={"csrf": token},
+                       files={"image": ("g.jpg", (ASSETS / "grace_hopper.jpg").read_bytes(), "image/jpeg")})
+        assert 'data-verdict="known"' in tried.text and "grace-hopper" in tried.text
+        # Only faces with a photo: a person with no usable photo at all is not created.
+        none = c.post("/console/persons", data={"csrf": token, "name": "nobody"},
+                      files=[("photos", ("wall.jpg", blank.getvalue(), "image/jpeg"))])
+        assert none.status_code == 422 and 'data-name="nobody"' not in none.text
