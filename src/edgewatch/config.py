@@ -230,6 +230,11 @@ class EdgeSettings(NodeSettings):
         default="homeassistant", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
         description="Home Assistant's discovery prefix",
     )
+    # ---- web console (issue 11) ----
+    operators_file: Path | None = Field(
+        default=None, description="operator accounts of the web console at /console (no console when unset; "
+        "manage with `edgewatch operators`)"
+    )
 
 
 class CloudSettings(NodeSettings):
@@ -273,6 +278,11 @@ class CloudSettings(NodeSettings):
         default=20.0, ge=0, le=300,
         description="on SIGTERM, seconds to finish requests in flight before closing them (keep it below the "
         "orchestrator's grace period: Kubernetes' default is 30)",
+    )
+    # ---- web console (issue 11) ----
+    operators_file: Path | None = Field(
+        default=None, description="operator accounts of the web console at /console (no console when unset; "
+        "manage with `edgewatch operators`)"
     )
 
     @field_validator("db_path")
