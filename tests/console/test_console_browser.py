@@ -2,7 +2,9 @@
 topology on loopback: a cloud with the local face model (Eileen Collins enrolled as known), an edge with
 the NanoDet detector, a real alarm node and, for the live tiles, a real camera node playing the demo scene.
 
-Screenshots go to docs/img/console-*.png (quantised to keep them small); the README shows two of them.
+Screenshots go to $EDGEWATCH_SCREENSHOTS (default: a folder in the system temp dir), quantised to keep
+them small; `EDGEWATCH_SCREENSHOTS=docs/img python -m pytest tests/console` refreshes the ones the README
+shows. A test run never rewrites tracked files by itself.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .conftest import ASSETS, OPERATOR, PASSWORD
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+SHOTS = Path(os.environ.get("EDGEWATCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "edgewatch-screenshots")
 TOKEN = "console-browser-test-token"
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
