@@ -32,20 +32,46 @@ class Access(Protocol):
     def close(self) -> None: ...
 
 
-def add_access_options(parser: argparse.ArgumentParser) -> None:
+def add_access_options(parser: argparse.ArgumentParser, *, repeat: bool = False) -> None:
+    """``--url`` / ``--db`` / ``--timeout``. ``repeat``: the same options again on an action's sub-parser
+    (``persons add --db f.db ...``); they default to SUPPRESS there, so a value given before the action
+    is kept unless the action repeats it."""
+    default = argparse.SUPPRESS if repeat else None
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--url", default=None,
+    where.add_argument("--url", default=default,
                        help=f"a running cloud (default: ${URL_ENV} or {DEFAULT_URL}); token from ${TOKEN_ENV}")
-    where.add_argument("--db", type=Path, default=None, metavar="PATH",
+    where.add_argument("--db", type=Path, default=default, metavar="PATH",
                        help="work directly on a local-backend store file, no server needed")
-    parser.add_argument("--timeout", type=float, default=60.0, help="HTTP timeout, seconds (default: 60)")
+    parser.add_argument("--timeout", type=float, default=argparse.SUPPRESS if repeat else 60.0,
+                        help="HTTP timeout, seconds (default: 60)")
 
 
-def open_access(args: argparse.Namespace, threshold: float | None = None) -> Access:
+def open_access(args: argparse.Namespace, threshold: float | None = None, *, create: bool = False) -> Access:
+    """The store file (``--db``) or the cloud (``--url``) named by ``args``. Raises
+    :class:`~edgewatch.cli_support.UserError` for both given, a bad URL, a store path that is a folder,
+    or (unless ``create``) a store file that does not exist: a typo must not become an empty store that
+    answers "intruder" for everyone."""
+    from edgewatch.cli_support import UserError
+    from edgewatch.settings_checks import check_file_path, check_url
+
+    if args.db is not None and args.url is not None:
+        raise UserError("give either --db PATH or --url URL, not both")
     if args.db is not None:
+        try:
+            check_file_path(args.db)
+        except ValueError as exc:
+            raise UserError(f"--db: {exc}") from None
+        if not create and not args.db.expanduser().is_file():
+            raise UserError(f"no face store at {str(args.db)!r} (check the path; a store is created by "
+                            f"`edgewatch persons --db {args.db} add NAME PHOTO`)")
         return LocalAccess(args.db, threshold)
-    return HttpAccess(args.url or os.environ.get(URL_ENV) or DEFAULT_URL, os.environ.get(TOKEN_ENV),
-                      args.timeout)
+    url = args.url or os.environ.get(URL_ENV) or DEFAULT_URL
+    try:
+        check_url(url)
+    except ValueError as exc:
+        source = "--url" if args.url else f"${URL_ENV}" if os.environ.get(URL_ENV) else "default URL"
+        raise UserError(f"{source}: {exc}") from None
+    return HttpAccess(url, os.environ.get(TOKEN_ENV), args.timeout)
 
 
 def _read(path: Path) -> bytes:
@@ -83,10 +109,15 @@ class HttpAccess:
             try:
                 body = response.json()
                 code, detail = str(body.get("error", f"http_{response.status_code}")), str(body.get("detail", ""))
-            except ValueError:
+            except (ValueError, AttributeError):
                 code, detail = f"http_{response.status_code}", response.text[:300]
             raise AccessError(code, detail)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type")
+            raise AccessError("bad_answer", f"{self.url} answered {response.status_code} with {kind}, not JSON: "
+                              f"{response.text[:100]!r} (is this an edgewatch cloud?)") from None
 
     def identify(self, path: Path) -> dict[str, Any]:
         data = _read(path)
