@@ -126,6 +126,12 @@ class AlarmSettings(ReconnectSettings):
     webhook_url: str | None = Field(default=None, description="also POST every alarm as JSON to this URL")
     webhook_timeout: float = Field(default=5.0, gt=0, description="webhook request timeout, seconds")
 
+    # Start-up checks (issue 10, command line): a webhook URL that cannot be used fails at start.
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_usable(cls, value: str | None) -> str | None:
+        return check_url(value)
+
 
 class EdgeSettings(NodeSettings):
     """An edge node: receives frames, detects persons off the event loop, raises alarms."""

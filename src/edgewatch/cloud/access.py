@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+#: Photos larger than this are scaled down before they are sent or enrolled (the cloud's default upload
+#: limit, and Rekognition's): a 6 MB phone photo is enrolled instead of refused.
+PHOTO_MAX_BYTES = 5 * 1024 * 1024
 URL_ENV = "EDGEWATCH_CLOUD_URL"
 TOKEN_ENV = "EDGEWATCH_TOKEN"
 
@@ -81,6 +84,21 @@ def _read(path: Path) -> bytes:
         raise AccessError("unreadable_file", f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
 
 
+def _read_photo(path: Path) -> bytes:
+    """A photo's bytes, scaled down and re-encoded as JPEG when over :data:`PHOTO_MAX_BYTES`."""
+    from edgewatch.cloud.sizing import ImageTooLargeToFit, fit_file_bytes
+
+    data = _read(path)
+    try:
+        return fit_file_bytes(data, PHOTO_MAX_BYTES)
+    except ImageTooLargeToFit as exc:
+        raise AccessError("payload_too_large", f"{str(path)!r}: {exc}") from None
+
+
+def _photo_type(path: Path, data: bytes) -> str:
+    return "image/jpeg" if data.startswith(b"\xff\xd8\xff") else _media_type(path)
+
+
 def _media_type(path: Path) -> str:
     suffix = path.suffix.lower()
     return {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}.get(
@@ -120,11 +138,14 @@ class HttpAccess:
                               f"{response.text[:100]!r} (is this an edgewatch cloud?)") from None
 
     def identify(self, path: Path) -> dict[str, Any]:
-        data = _read(path)
-        return self._request("POST", "/v1/identify", files={"image": (path.name, data, _media_type(path))})
+        data = _read_photo(path)
+        return self._request("POST", "/v1/identify", files={"image": (path.name, data, _photo_type(path, data))})
 
     def add_person(self, name: str, photos: list[Path]) -> dict[str, Any]:
-        files = [("photos", (p.name, _read(p), _media_type(p))) for p in photos]
+        files = []
+        for p in photos:
+            data = _read_photo(p)
+            files.append(("photos", (p.name, data, _photo_type(p, data))))
         try:
             return self._request("POST", "/v1/persons", data={"name": name}, files=files)
         except AccessError as exc:
@@ -168,7 +189,8 @@ class LocalAccess:
     def _image(self, path: Path) -> Any:
         from edgewatch.cloud.images import load_image
 
-        return self._guard(load_image, _read(path), str(path), _media_type(path))
+        data = _read_photo(path)
+        return self._guard(load_image, data, str(path), _photo_type(path, data))
 
     def identify(self, path: Path) -> dict[str, Any]:
         from edgewatch.cloud.backends.base import verdict_for

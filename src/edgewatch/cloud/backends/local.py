@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgewatch.cloud.backends.base import Enrolment, PersonInfo, check_name
+from edgewatch.cloud.backends.base import Enrolment, PersonInfo, check_name, normal_name
 from edgewatch.cloud.backends.face_models import (
     EMBEDDING_DIM,
     SFACE_COSINE_THRESHOLD,
@@ -114,7 +114,7 @@ class LocalBackend:
 
     def add_person(self, name: str, photos: list[Image], *, create: bool = True,
                    exist_ok: bool = False) -> Enrolment:
-        check_name(name)
+        name = check_name(name)
         models, store = self._parts()
         new = []
         for photo in photos:  # every photo is checked before anything is written
@@ -132,7 +132,7 @@ class LocalBackend:
         return self._parts()[1].list_persons()
 
     def get_person(self, name: str) -> PersonInfo:
-        return self._parts()[1].get_person(name)
+        return self._parts()[1].get_person(normal_name(name))
 
     def remove_person(self, name: str) -> int:
-        return self._parts()[1].remove_person(name)
+        return self._parts()[1].remove_person(normal_name(name))
