@@ -128,7 +128,7 @@ class _HtmlHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = do_DELETE = _answer  # noqa: N815
+    do_GET = do_POST = do_DELETE = _answer
 
     def log_message(self, *args: object) -> None:
         pass
@@ -180,7 +180,7 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpro
     full_env.update(env or {})
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, (SOURCE_ROOT, os.environ.get("PYTHONPATH"))))
     return subprocess.run([sys.executable, "-m", "edgewatch", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
@@ -205,7 +205,7 @@ def test_report_without_its_extra(tmp_path: Path) -> None:
     root = _workdir(tmp_path)
     code = "import sys; sys.modules['matplotlib'] = None; from edgewatch.cli import main; sys.exit(main())"
     result = subprocess.run([sys.executable, "-c", code, "report", "logs", "--out", "report"], cwd=root,
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": SOURCE_ROOT})
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": SOURCE_ROOT}, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last == ("edgewatch report: needs the Python package 'matplotlib', which is not installed: "
@@ -216,7 +216,7 @@ def test_rekognition_backend_without_boto3(tmp_path: Path) -> None:
     code = "import sys; sys.modules['boto3'] = None; from edgewatch.cli import main; sys.exit(main())"
     result = subprocess.run([sys.executable, "-c", code, "cloud", "--backend", "rekognition", "--allow-no-token"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": SOURCE_ROOT})
+                            env={**os.environ, "PYTHONPATH": SOURCE_ROOT}, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "pip install 'edgewatch[aws]'" in result.stderr.strip().splitlines()[-1]
 

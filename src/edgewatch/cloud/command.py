@@ -57,5 +57,8 @@ def main(args: argparse.Namespace) -> int:
              collection_id=settings.collection_id if settings.backend == "rekognition" else None)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                             lifespan="on", timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after a clean shutdown
+        pass
     return 0

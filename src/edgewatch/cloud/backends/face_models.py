@@ -14,7 +14,10 @@ edge's person crop (measured with ``benchmarks/face_verification.py``). So an im
 its own scale: a small image is padded (right and bottom, so the grid does not move) to ``min_side``
 rather than resized; only when that finds no face, or only faces narrower than ``small_face`` px, is it
 upsampled (the shorter side to ``min_side``, at most ``max_upscale`` times): faces of ~20 px (a frame
-downscaled to 640 px) score 0.30 at their own scale and 0.34-0.46 upsampled. Together
+downscaled to 640 px) score 0.30 at their own scale and 0.34-0.46 upsampled; the upsampled embedding is
+the mean of three nearby scales (``tta_factors``), which halves the spread of those small faces' scores.
+When nothing is found in a large image it is searched once more scaled down (longer side
+``large_retry_side``): YuNet misses faces far above its largest anchors, as in a close-up phone photo. Together
 with edge crops whose origin lies on the 32 px grid (:mod:`edgewatch.edge.frame_processing`), a crop's
 face gets the full frame's landmarks (within 0.5 px) and the full frame's similarity. Boxes are reported
 in the coordinates of the image the caller passed.
@@ -77,7 +80,8 @@ class DetectorOptions:
     max_upscale: float = 4.0
     max_side: int = 2560  # downscale so the longer side is at most this (speed; faces stay large enough)
     tta_factors: tuple[float, ...] = (0.8, 1.25)
-    small_face: int = 32  # faces narrower than this at the image's own scale are searched again upsampled
+    small_face: int = 32
+    large_retry_side: int = 640  # nothing found: search again with the longer side scaled down to this  # faces narrower than this at the image's own scale are searched again upsampled
 
 
 class FaceModels:
@@ -122,6 +126,9 @@ class FaceModels:
             upscaled = self.scale_for(*image.shape[:2])
             if upscaled > 1.0:
                 found = self._averaged(image, upscaled) or found
+        if not found and max(image.shape[:2]) > self.options.large_retry_side:
+            # YuNet misses faces much larger than its biggest anchors (~250 px): a close-up phone photo.
+            found = self._faces_at(image, self.options.large_retry_side / max(image.shape[:2]))
         return found
 
     def _averaged(self, image: np.ndarray, scale: float) -> list[Face]:

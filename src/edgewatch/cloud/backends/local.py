@@ -78,7 +78,7 @@ class LocalBackend:
                 store = FaceStore(self.db_path, MODEL_ID, EMBEDDING_DIM)
             except Exception as exc:  # missing model files, unreadable database ...
                 self._error = f"local backend failed to start: {type(exc).__name__}: {exc}"
-                raise BackendUnavailable(self._error, retry_after=30) from exc
+                raise BackendUnavailable(self._error, retry_after=2) from exc  # start retried per request
             self._models, self._store, self._error = models, store, None
 
     def ready(self) -> str | None:
