@@ -134,6 +134,8 @@ class FaceModels:
     def _averaged(self, image: np.ndarray, scale: float) -> list[Face]:
         """Faces at ``scale``, each embedding averaged with the same face's at nearby scales."""
         found = self._faces_at(image, scale)
+        if not found:  # no face: no further passes (a crop of someone's back costs two passes, not five)
+            return []
         others = [self._faces_at(image, scale * f) for f in self.options.tta_factors]
         out = []
         for face in found:
