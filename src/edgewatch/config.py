@@ -18,7 +18,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edgewatch.protocol import Identifier
-from edgewatch.settings_checks import check_dir_path, check_file_path, check_url
+from edgewatch.settings_checks import check_dir_path, check_file_path, check_url, check_url_list
 
 ENV_PREFIX = "EDGEWATCH_"
 CONFIG_ENV = "EDGEWATCH_CONFIG"
@@ -114,6 +114,17 @@ class CameraSettings(ReconnectSettings):
         default=2, ge=1, le=64, description="frames sent but not yet acknowledged before the camera waits"
     )
     max_frames: int | None = Field(default=None, ge=1, description="stop after sending this many frames")
+    # -- camera sources and health (issue 10)
+    source_timeout: float = Field(
+        default=10.0, gt=0, le=300,
+        description="seconds a live source (stream, webcam) may send nothing before it is reopened; also "
+        "FFmpeg's open/read timeout",
+    )
+    health_window: float = Field(
+        default=30.0, gt=0,
+        description="/healthz on the metrics port is 200 only while connected and a frame was processed by "
+        "the edge within this many seconds (at least 3 frame periods)",
+    )
 
 
 class AlarmSettings(ReconnectSettings):
@@ -160,7 +171,11 @@ class EdgeSettings(NodeSettings):
         default=1, ge=1, le=100, description="frames buffered per camera (newest wins; older ones dropped)"
     )
     crop_padding: float = Field(default=0.1, ge=0, le=1, description="margin around person crops")
-    cloud_url: str | None = Field(default=None, description="cloud service URL (persons unverified when unset)")
+    cloud_url: str | None = Field(
+        default=None,
+        description="cloud service URL, or several cloud replicas' URLs separated by commas (requests go round "
+        "robin, a retry moves to another replica); persons unverified when unset",
+    )
     cloud_token: SecretStr | None = Field(default=None, description="bearer token for the cloud service")
     cloud_timeout: float = Field(default=5.0, gt=0, description="timeout of one cloud request, seconds")
     cloud_concurrency: int = Field(default=4, ge=1, le=64, description="cloud requests in flight at once")
@@ -184,12 +199,16 @@ class EdgeSettings(NodeSettings):
     alarm_resend_interval: float = Field(
         default=5.0, gt=0, description="seconds between re-sends of an unacknowledged alarm"
     )
+    # -- health checks (issue 10)
+    cloud_probe_interval: float = Field(
+        default=10.0, gt=0, description="seconds between checks of the cloud's /readyz, shown in the edge's /readyz"
+    )
 
     # Start-up checks (issue 10, command line): URL, outbox path and sites are usable before anything starts.
     @field_validator("cloud_url")
     @classmethod
     def _cloud_url_usable(cls, value: str | None) -> str | None:
-        return check_url(value)
+        return check_url_list(value)  # one URL or several replicas' URLs separated by commas
 
     @field_validator("alarm_db")
     @classmethod
@@ -231,6 +250,21 @@ class CloudSettings(NodeSettings):
         default=80.0, ge=0, le=100, description="Rekognition FaceMatchThreshold (percent)"
     )
     aws_region: str | None = Field(default=None, description="AWS region (boto3's default chain when unset)")
+    # ---- shared face store (replicas) ----
+    db_url: SecretStr | None = Field(
+        default=None,
+        description="local backend: PostgreSQL URL (postgresql://user:pass@host/db) shared by cloud replicas, "
+        "instead of the SQLite db_path; a secret (environment or file only)",
+    )
+    db_refresh_interval: float = Field(
+        default=2.0, gt=0, le=60,
+        description="seconds between the replica's checks of the shared store (changes also arrive by NOTIFY)",
+    )
+    shutdown_timeout: float = Field(
+        default=20.0, ge=0, le=300,
+        description="on SIGTERM, seconds to finish requests in flight before closing them (keep it below the "
+        "orchestrator's grace period: Kubernetes' default is 30)",
+    )
 
     @field_validator("db_path")
     @classmethod

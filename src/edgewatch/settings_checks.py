@@ -63,3 +63,15 @@ def check_file_path(value: Path | None) -> Path | None:
     if not existing.is_dir():
         raise ValueError(f"{str(path)!r} cannot be created: {str(existing)!r} is a file")
     return value
+
+
+def check_url_list(value: str | None, schemes: tuple[str, ...] = HTTP_SCHEMES) -> str | None:
+    """``value`` unchanged if it is one URL or several separated by commas, each passing :func:`check_url`."""
+    if value is None:
+        return None
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts:
+        raise ValueError(f"no URL given in {value!r}")
+    for part in parts:
+        check_url(part, schemes)
+    return value

@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
              db_path=str(settings.db_path) if settings.backend == "local" else None,
              collection_id=settings.collection_id if settings.backend == "rekognition" else None)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=5)
+                            lifespan="on", timeout_graceful_shutdown=settings.shutdown_timeout)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after a clean shutdown

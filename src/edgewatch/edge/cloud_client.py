@@ -8,8 +8,8 @@ verification resumes. Retries use tenacity and the breaker purgatory: both are s
 
 This client is the ONE layer that retries a busy cloud (the cloud answers Rekognition throttling at once
 with 503 + ``Retry-After`` instead of retrying itself): before another attempt it waits at least the
-answer's ``Retry-After`` (seconds; an HTTP date is ignored), and gives up at once when that wait would
-end after its time budget (``budget``, default ``timeout``), so one identification never takes longer
+answer's ``Retry-After`` (seconds; an HTTP date is ignored) unless another cloud replica is ready to
+take the retry at once, and gives up at once when that wait would end after its time budget (``budget``, default ``timeout``), so one identification never takes longer
 than the budget plus one request. The person then stays unverified and the edge asks again later.
 """
 
@@ -19,6 +19,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from purgatory import AsyncCircuitBreakerFactory
@@ -31,6 +32,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from edgewatch.edge.cloud_replicas import ReplicaSet, split_urls
 from edgewatch.protocol import IdentifyResult, ProtocolError, decode
 from edgewatch.telemetry import get_logger
 
@@ -89,13 +91,16 @@ class CloudClientOptions:
 
 
 class CloudClient:
-    """Async client of one cloud service. Create it inside a running loop; ``aclose()`` when done."""
+    """Async client of the cloud service. Create it inside a running loop; ``aclose()`` when done.
+
+    ``base_url`` is one URL or several separated by commas (cloud replicas): requests go round robin to
+    the replicas, and a retry after a failure goes to another replica (:class:`ReplicaSet`)."""
 
     def __init__(self, base_url: str, token: str | None, options: CloudClientOptions | None = None) -> None:
         self.options = options or CloudClientOptions()
+        self.replicas = ReplicaSet(split_urls(base_url), cooldown=self.options.breaker_cooldown)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
             headers=headers,
             timeout=self.options.timeout,
             limits=httpx.Limits(max_connections=self.options.max_concurrency),
@@ -109,6 +114,16 @@ class CloudClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def breaker_state(self) -> dict[str, Any]:
+        """The circuit breaker for ``/readyz``: ``state`` (closed, opened, half-opened), ``failures``, and
+        for an opened one whether its cool-down is over (the next request is a trial; purgatory's
+        ``opened_at`` is wall-clock time)."""
+        context = (await self._breakers.get_breaker(_BREAKER)).context
+        out: dict[str, Any] = {"state": context.state, "failures": context.failure_count or 0}
+        if context.state == "opened" and context.opened_at is not None:
+            out["cooldown_over"] = time.time() > context.opened_at + context.ttl
+        return out
 
     async def identify(
         self, image_jpeg: bytes, *, site_id: str, camera_id: str, trace_id: str, track_id: int | None = None
@@ -146,7 +161,8 @@ class CloudClient:
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
-            busy = error.retry_after if isinstance(error, CloudBusy) else 0.0
+            # Retry-After speaks for the replica that answered: with another replica ready, ask it now.
+            busy = error.retry_after if isinstance(error, CloudBusy) and not self.replicas.available() else 0.0
             return max(backoff(state), busy)
 
         def out_of_budget(state: RetryCallState) -> bool:
@@ -165,14 +181,25 @@ class CloudClient:
 
     async def _post(self, image_jpeg: bytes, site_id: str, camera_id: str, trace_id: str) -> IdentifyResult:
         async with self._slots:
+            url = self.replicas.pick()
             try:
-                response = await self._http.post(
-                    "/v1/identify",
-                    files={"image": ("crop.jpg", image_jpeg, "image/jpeg")},
-                    data={"site_id": site_id, "camera_id": camera_id, "trace_id": trace_id},
-                )
-            except httpx.HTTPError as exc:  # connect errors, timeouts, broken connections
-                raise CloudUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                result = await self._post_to(url, image_jpeg, site_id, camera_id, trace_id)
+            except CloudUnavailable:
+                self.replicas.failed(url)  # the retry goes to another replica
+                raise
+        self.replicas.succeeded(url)
+        return result
+
+    async def _post_to(self, url: str, image_jpeg: bytes, site_id: str, camera_id: str,
+                       trace_id: str) -> IdentifyResult:
+        try:
+            response = await self._http.post(
+                f"{url}/v1/identify",
+                files={"image": ("crop.jpg", image_jpeg, "image/jpeg")},
+                data={"site_id": site_id, "camera_id": camera_id, "trace_id": trace_id},
+            )
+        except httpx.HTTPError as exc:  # connect errors, timeouts, broken connections
+            raise CloudUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500 or response.status_code == 429:
             message = f"cloud answered {response.status_code}: {response.text[:200]}"
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
