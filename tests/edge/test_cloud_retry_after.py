@@ -145,3 +145,18 @@ def test_throttled_rekognition_is_called_once_per_edge_attempt(serve, tmp_path: 
     assert len(calls) == 3
     assert all(b - a >= 0.95 for a, b in itertools.pairwise(calls))
     stub.deactivate()
+
+
+async def test_another_replica_takes_the_retry_at_once(busy_cloud) -> None:
+    """Retry-After speaks for the replica that sent it: with a second replica ready, no waiting."""
+    busy = busy_cloud(busy=10, retry_after="5")
+    ready = busy_cloud(busy=0, retry_after="5")
+    options = CloudClientOptions(timeout=10.0, attempts=3, backoff_max=0.05, budget=3.0)
+    client = CloudClient(f"{busy.url},{ready.url}", "t", options)
+    try:
+        result = await client.identify(PHOTO, site_id="s", camera_id="c", trace_id="trace-ra-4")
+    finally:
+        await client.aclose()
+    assert result.verdict is Verdict.INTRUDER
+    # Waiting out the busy replica's 5 s would have broken the 3 s budget and failed the call.
+    assert len(busy.times) == 1 and len(ready.times) == 1
