@@ -51,11 +51,14 @@ CASES = [
     Case("camera", ("--edge-url", "notaurl", "--source", "photos"), "edge_url (command line): must be a URL"),
     Case("camera", ("--source", "missing.mp4"), "not found"),
     Case("camera", ("--fps", "0", "--source", "photos"), "fps (command line)"),
+    Case("camera", ("--source", "photos", "--metrics-port", PORT_IN_USE, "--edge-url", "http://127.0.0.1:{closed}"),
+         "Address already in use"),
     # alarm
     Case("alarm", ("--config", "adir"), "adir is a directory"),
     Case("alarm", ("--log-dir", "afile"), "log_dir (command line): 'afile' is a file"),
     Case("alarm", ("--edge-url", "notaurl"), "edge_url (command line): must be a URL"),
     Case("alarm", ("--webhook-url", "not a url"), "webhook_url"),
+    Case("alarm", ("--metrics-port", PORT_IN_USE, "--edge-url", "http://127.0.0.1:{closed}"), "Address already in use"),
     # edge
     Case("edge", ("--config", "adir"), "adir is a directory"),
     Case("edge", ("--config", "latin1.toml"), "not UTF-8"),
