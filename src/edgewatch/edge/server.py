@@ -37,6 +37,7 @@ from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAn
 from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, ProcessedFrame
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
 from edgewatch.edge.verification import FrameContext, VerificationService
+from edgewatch.integrations.mqtt.hook import MqttHook
 from edgewatch.protocol import (
     MAX_FRAME_BYTES,
     AlarmAck,
@@ -96,6 +97,7 @@ class EdgeNode:
         self.dispatcher: AlarmDispatcher | None = None
         self.verification: VerificationService | None = None
         self.cloud_probe: CloudProbe | None = None  # reachability of the cloud, for /readyz
+        self.mqtt = MqttHook(settings, self.events, self.metrics.registry)  # off unless settings.mqtt_url
         self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="edge-detect")
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -135,10 +137,12 @@ class EdgeNode:
         if s.cloud_url:
             self.cloud_probe = CloudProbe(s.cloud_url, s.cloud_probe_interval, min(3.0, s.cloud_timeout))
             self._spawn(self.cloud_probe.run(), "cloud-probe")
+        self.mqtt.start(self._spawn)
         log.info("edge_started", sites=s.sites, cameras=s.cameras or "any", workers=s.workers,
                  detector=s.detector, input_size=s.input_size, cloud_url=s.cloud_url, alarm_db=str(s.alarm_db))
 
     async def stop(self) -> None:
+        await self.mqtt.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -185,8 +189,10 @@ class EdgeNode:
             breaker = await cloud_client.breaker_state() if cloud_client is not None else None
             cloud = await cloud_readiness(self.cloud_probe, breaker)
             status = "ready" if cloud["status"] in ("ok", "not_configured") else "degraded"
-            return JSONResponse({"status": status, "detector": self.status.detector, "cloud": cloud})
-        body = {"status": "failed" if self.status.error else "loading", "error": self.status.error}
+            return JSONResponse({"status": status, "detector": self.status.detector, "cloud": cloud,
+                                 **self.mqtt.readiness()})
+        body = {"status": "failed" if self.status.error else "loading", "error": self.status.error,
+                **self.mqtt.readiness()}
         return JSONResponse(body, status_code=503)
 
     async def _metrics(self, _request: Request) -> Response:
