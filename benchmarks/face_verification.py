@@ -13,8 +13,9 @@ With the shared data it also runs the edge's own pipeline on ``video1_frame1..4`
 full width and --max-width 960/640/512, the edge's person detector and FrameProcessor) and prints, per
 frame, the best similarity to the enrolment photos of the full frame and of the edge's person crop, the
 way the edge cut crops before (any offset, +10 % padding, re-encoded at quality 90, cloud always upsampling
-small images) next to now (32 px grid, head-room, the frame's own JPEG tables, cloud searching at the
-image's own scale first).
+small images; emulated: the cloud's old rule is approximated by always preferring the upsampled search)
+next to now (32 px grid, head-room, the frame's own JPEG tables, cloud searching at the image's own scale
+first).
 
   python benchmarks/face_verification.py [--threshold 0.363] [--shared ../shared/data]
 """
