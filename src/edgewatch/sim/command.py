@@ -3,7 +3,9 @@
 Starts every node as its own process on loopback, plays a scripted scene in which a known person and an
 unknown person walk through a room, prints recognitions and alarms as they happen, stops by itself after
 --duration seconds (Ctrl-C stops earlier) and prints a summary: frames, persons, tracks, cloud requests,
-alarms and latency percentiles. Logs, scenes and the summary stay in --run-dir.
+alarms and latency percentiles. Ctrl-C, SIGTERM (kill, timeout) and SIGHUP stop every node too. Logs,
+scenes and the summary stay in the run folder: a new one per run under ./edgewatch-runs, or --run-dir
+(which must be new or empty, so two runs never mix).
 
 Examples:
   edgewatch demo                                   # bundled scene, 2 cameras, 60 s
@@ -14,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,8 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--source", default=None,
         help="stream this video file, image folder, webcam index or URL instead of the bundled scene",
     )
-    parser.add_argument("--run-dir", type=Path, default=Path("edgewatch-run"),
-                        help="folder for logs, scenes and summary.json (default: ./edgewatch-run)")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="new or empty folder for logs, scenes and summary.json "
+                        "(default: a fresh ./edgewatch-runs/<UTC date-time>)")
     parser.add_argument("--workers", type=int, default=2, help="edge detection workers (default: 2)")
     parser.add_argument(
         "--known", action="append", default=[], metavar="NAME=PATH",
@@ -51,8 +55,15 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"edgewatch demo: {exc}\n")
         return 2
+    from edgewatch.sim.run_folder import RunFolderError, new_run_dir
+
+    try:
+        run_dir = new_run_dir(args.run_dir)
+    except RunFolderError as exc:
+        sys.stderr.write(f"edgewatch demo: {exc}\n")
+        return 2
     options = DemoOptions(duration=args.duration, cameras=args.cameras, fps=args.fps, source=args.source,
-                          run_dir=args.run_dir, workers=args.workers, known=known)
+                          run_dir=run_dir, workers=args.workers, known=known)
     try:
         summary = Demo(options).run()
     except NodeFailed as exc:
@@ -62,4 +73,7 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write("edgewatch demo: interrupted\n")
         return 130
     sys.stdout.write(format_summary(summary) + "\n")
+    logs = run_dir.resolve() / "logs"
+    sys.stdout.write(f"next: edgewatch report {shlex.quote(str(logs))} --out "
+                     f"{shlex.quote(str(logs.parent / 'report'))}   # plots and an HTML page of this run\n")
     return 0

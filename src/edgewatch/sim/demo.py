@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from edgewatch.sim.run_folder import Stopped, stop_signals_raise
 from edgewatch.sim.scene import KNOWN_ASSET, KNOWN_NAME, asset_path, default_script, write_scene
 from edgewatch.sim.supervisor import NodeFailed, Supervisor
 
@@ -112,8 +113,11 @@ class Demo:
 
     def say(self, text: str, started: float | None = None) -> None:
         stamp = f"[{time.monotonic() - started:6.1f}s] " if started is not None else ""
-        self.out.write(f"{stamp}{text}\n")
-        self.out.flush()
+        try:
+            self.out.write(f"{stamp}{text}\n")
+            self.out.flush()
+        except OSError:  # the terminal went away (SIGHUP): keep stopping the nodes regardless
+            pass
 
     def sources(self) -> list[str]:
         if self.options.source:
@@ -126,6 +130,16 @@ class Demo:
         return paths
 
     def run(self, on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Start every node, narrate for ``duration`` seconds, stop every node, return the summary.
+
+        SIGINT, SIGTERM and SIGHUP end the narration early (the summary still follows); during start-up
+        they raise :class:`~edgewatch.sim.run_folder.Stopped` after every started node was stopped.
+        Raises :class:`NodeFailed` when a node exits or never becomes ready.
+        """
+        with stop_signals_raise():
+            return self._run(on_event)
+
+    def _run(self, on_event: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
         o = self.options
         self.log_dir.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(24)
@@ -177,8 +191,9 @@ class Demo:
                         if line:
                             self.say(line, started)
                     time.sleep(0.2)
-            except KeyboardInterrupt:
-                self.say("interrupted: stopping every node", started)
+            except KeyboardInterrupt as exc:
+                how = exc.signame if isinstance(exc, Stopped) else "SIGINT"
+                self.say(f"interrupted ({how}): stopping every node", started)
             self.say("stopping nodes", started)
         from edgewatch.sim.summary import summarise
 
