@@ -16,6 +16,7 @@ import numpy as np
 
 from edgewatch.report import mapping
 from edgewatch.report.loader import LoadedLogs, Record
+from edgewatch.report.sites import qualify_cameras
 
 #: Longest throughput series kept; longer runs use wider buckets (still reported as frames per second).
 MAX_BUCKETS = 600
@@ -298,7 +299,11 @@ def _alarms(logs: LoadedLogs) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def analyse(logs: LoadedLogs) -> Analysis:
-    """All figures of the report from ``logs``; never raises on partial or odd data."""
+    """All figures of the report from ``logs``; never raises on partial or odd data.
+
+    With more than one site in the logs, cameras are keyed ``site/camera`` (see :mod:`edgewatch.report.sites`).
+    """
+    sites = qualify_cameras(logs)
     missing: list[str] = [
         f"no {role} logs: {loss} unavailable"
         for role, loss in _ROLE_LOSSES.items()
@@ -326,6 +331,7 @@ def analyse(logs: LoadedLogs) -> Analysis:
             "roles_present": sorted(logs.roles_present),
             "roles_missing": [r for r in mapping.ROLES if r not in logs.roles_present],
             "unknown_events": dict(logs.unknown_events.most_common(30)),
+            "sites": sorted(sites),
         },
         "missing": missing,
         "latency_ms": {"per_hop": hop_figures, "cross_clock": cross_figures},

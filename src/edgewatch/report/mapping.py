@@ -50,14 +50,16 @@ FACTS: dict[str, Fact] = {
     ),
     "camera_drop": Fact("camera", "frame_dropped", {"camera": "camera_id", "reason": "reason"}),
     # edge (edge clock)
-    "frame_received": Fact("edge", "frame_received", {"camera": "camera_id", "captured_at": "captured_at"}),
+    "frame_received": Fact(
+        "edge", "frame_received", {"camera": "camera_id", "captured_at": "captured_at", "site": "site_id"}
+    ),
     "edge_drop": Fact("edge", "frame_dropped", {"camera": "camera_id", "reason": "reason"}),
     "frame_processed": Fact(
         "edge",
         "frame_processed",
         {"camera": "camera_id", "queue_ms": "queue_ms", "inference_ms": "inference_ms", "persons": "persons"},
     ),
-    "track_started": Fact("edge", "track_started", {"camera": "camera_id", "track": "track_id"}),
+    "track_started": Fact("edge", "track_started", {"camera": "camera_id", "track": "track_id", "site": "site_id"}),
     "cloud_request": Fact(
         "edge",
         "cloud_request",
@@ -82,7 +84,7 @@ FACTS: dict[str, Fact] = {
     "alarm_raised": Fact(
         "edge",
         "alarm_raised",
-        {"event_id": "event_id", "camera": "camera_id", "track": "track_id", "reason": "reason"},
+        {"event_id": "event_id", "camera": "camera_id", "track": "track_id", "reason": "reason", "site": "site_id"},
     ),
     "alarm_acked": Fact(
         "edge", "alarm_acked", {"event_id": "event_id", "alarm_node": "node_id", "delivery_ms": "delivery_ms"}
@@ -91,7 +93,8 @@ FACTS: dict[str, Fact] = {
     "identify": Fact("cloud", "identify", {"verdict": "verdict", "ms": "elapsed_ms", "backend": "backend"}),
     # alarm node (alarm node clock)
     "alarm_received": Fact(
-        "alarm", "alarm_received", {"event_id": "event_id", "camera": "camera_id", "reason": "reason"}
+        "alarm", "alarm_received",
+        {"event_id": "event_id", "camera": "camera_id", "reason": "reason", "site": "site_id"},
     ),
 }
 
