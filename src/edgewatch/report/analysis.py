@@ -298,6 +298,34 @@ def _alarms(logs: LoadedLogs) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return summary, timeline
 
 
+def _wan(logs: LoadedLogs, latency: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each shaped link: its configured conditions, how long the proxy really held chunks (its last
+    ``wan_stats``), and the p50 of the latency figures the link adds to, side by side."""
+    links: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in logs.of("wan_link"):
+        link = _key(record.values.get("link"))
+        links[(record.node, link)] = {
+            "link": link,
+            "node": record.node,
+            "configured": record.values.get("text"),
+            "delay_ms": _num(record.values.get("delay_ms")),
+            "jitter_ms": _num(record.values.get("jitter_ms")),
+            "held_upstream": None,
+            "held_downstream": None,
+        }
+    for record in sorted(logs.of("wan_stats"), key=lambda r: r.t or 0.0):
+        entry = links.get((record.node, _key(record.values.get("link"))))
+        if entry is not None:
+            entry["held_upstream"] = record.values.get("upstream")
+            entry["held_downstream"] = record.values.get("downstream")
+    measured = {**latency["per_hop"], **latency["cross_clock"]}
+    for entry in links.values():
+        entry["measured_p50_ms"] = {
+            key: measured[key].get("p50") for key in mapping.WAN_AFFECTS.get(entry["link"], ()) if key in measured
+        }
+    return sorted(links.values(), key=lambda e: (e["link"], e["node"]))
+
+
 def analyse(logs: LoadedLogs) -> Analysis:
     """All figures of the report from ``logs``; never raises on partial or odd data.
 
@@ -341,6 +369,7 @@ def analyse(logs: LoadedLogs) -> Analysis:
         "tracks": _tracks(logs),
         "cloud": _cloud(logs),
         "alarms": alarms,
+        "wan": _wan(logs, {"per_hop": hop_figures, "cross_clock": cross_figures}),
     }
     return Analysis(
         summary=summary,

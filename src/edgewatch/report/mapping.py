@@ -21,8 +21,10 @@ ROLE_NAMES: dict[str, str] = {
     "edge": "edge",
     "cloud": "cloud",
     "alarm": "alarm",
+    "wan": "wan",
 }
 
+#: Roles whose absence the report flags; ``wan`` (the link shaper of edgewatch.sim.wan) is optional.
 ROLES: tuple[str, ...] = ("camera", "edge", "cloud", "alarm")
 
 #: Keys every line has (foundation: telemetry/logs.py).
@@ -96,6 +98,17 @@ FACTS: dict[str, Fact] = {
         "alarm", "alarm_received",
         {"event_id": "event_id", "camera": "camera_id", "reason": "reason", "site": "site_id"},
     ),
+    # WAN link shaper (edgewatch wan): the configured conditions and what it really held chunks for
+    "wan_link": Fact(
+        "wan", "wan_link", {"link": "link", "text": "text", "delay_ms": "delay_ms", "jitter_ms": "jitter_ms"}
+    ),
+    "wan_stats": Fact("wan", "wan_stats", {"link": "link", "upstream": "upstream", "downstream": "downstream"}),
+}
+
+#: The latency figures a shaped link adds to (keys of HOPS / CROSS_HOPS), shown beside its conditions.
+WAN_AFFECTS: dict[str, tuple[str, ...]] = {
+    "edge-cloud": ("cloud_round_trip", "camera_to_verdict", "camera_to_alarm"),
+    "camera-edge": ("camera_rtt", "camera_to_edge", "camera_to_verdict"),
 }
 
 

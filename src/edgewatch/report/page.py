@@ -69,6 +69,36 @@ def _latency_table(figures: dict[str, Any], clock_column: str) -> str:
     )
 
 
+def _held(stats: Any) -> str | None:
+    if not isinstance(stats, dict) or not stats.get("chunks"):
+        return None
+    return f"{stats['held_ms_mean']:.1f} ± {stats['held_ms_sd']:.1f} ms ({stats['chunks']} chunks)"
+
+
+def _wan_section(links: list[dict[str, Any]], latency: dict[str, Any]) -> str:
+    """Configured WAN conditions next to what the proxy held and the latency figures the link adds to."""
+    if not links:
+        return ""
+    titles = {k: v["title"] for k, v in {**latency["per_hop"], **latency["cross_clock"]}.items()}
+    rows = [
+        [
+            e["link"],
+            e["configured"],
+            _held(e["held_upstream"]),
+            _held(e["held_downstream"]) or "not shaped",
+            "; ".join(f"{titles.get(k, k)} {v:g} ms" for k, v in e["measured_p50_ms"].items() if v is not None),
+        ]
+        for e in links
+    ]
+    return (
+        "<h2>Network conditions (WAN injector)</h2><p>Links shaped by <code>edgewatch wan</code>: the "
+        "configured delay ± spread, how long its proxy really held the bytes (mean ± sd, upstream = toward the "
+        "server), and the p50 of the measured figures that cross the link.</p>"
+        + _table(["link", "configured", "held upstream", "held downstream", "measured p50 (crosses this link)"],
+                 rows)
+    )
+
+
 def _figure(plot: Plot, out_dir: Path) -> str:
     data = base64.b64encode((out_dir / plot.name).read_bytes()).decode("ascii")
     return (
@@ -105,6 +135,7 @@ def render_page(summary: dict[str, Any], plots: list[Plot], out_dir: Path, title
             "clock skew between hosts never enters these figures.</p>"
         ),
         _latency_table(latency["per_hop"], "measured by"),
+        _wan_section(summary.get("wan", []), latency),
         plot("latency_per_hop.png"),
         (
             '<h2>Cross-clock latency</h2><p class="warn">Cross-clock: these subtract timestamps taken by two '

@@ -38,6 +38,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="enrol NAME from a photo or a folder of photos instead of the bundled known person (repeatable); "
         "e.g. with --source pointing at your own cameras' material",
     )
+    parser.add_argument(
+        "--wan", action="append", default=[], metavar="LINK=CONDITIONS",
+        help="shape a link with a delay/jitter/bandwidth/stall proxy (repeatable): LINK is edge-cloud or "
+        "camera-edge, e.g. --wan edge-cloud=150±20ms (or 150+-20ms; see edgewatch wan --help)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -56,6 +61,14 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"edgewatch demo: {exc}\n")
         return 2
     from edgewatch.sim.run_folder import RunFolderError, new_run_dir
+    from edgewatch.sim.wan import WanSpecError, parse_wan_option
+
+    try:
+        wan = tuple((link, spec.partition("=")[2]) for spec in args.wan
+                    for link, _conditions in [parse_wan_option(spec)])
+    except WanSpecError as exc:
+        sys.stderr.write(f"edgewatch demo: {exc}\n")
+        return 2
 
     try:
         run_dir = new_run_dir(args.run_dir)
@@ -63,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"edgewatch demo: {exc}\n")
         return 2
     options = DemoOptions(duration=args.duration, cameras=args.cameras, fps=args.fps, source=args.source,
-                          run_dir=run_dir, workers=args.workers, known=known)
+                          run_dir=run_dir, workers=args.workers, known=known, wan=wan)
     try:
         summary = Demo(options).run()
     except NodeFailed as exc:
