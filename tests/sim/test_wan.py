@@ -173,3 +173,31 @@ def test_wan_command_proxies_and_logs_its_conditions(tmp_path: Path, node_proces
                           "127.0.0.1:0", "--target", "127.0.0.1:1", "--conditions", "soon"],
                          capture_output=True, text=True, check=False, timeout=60)
     assert bad.returncode == 2 and "bad delay 'soon'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.timeout(420)
+def test_edge_behind_a_slow_cloud_link_still_alarms_and_the_report_shows_the_delay(tmp_path: Path) -> None:
+    """`edgewatch demo --wan edge-cloud=150+-20ms`: the unknown person still raises an alarm that reaches the
+    alarm node, and the report puts the configured 150±20ms next to a cloud round trip that grew by it."""
+    run_dir, report = tmp_path / "run", tmp_path / "report"
+    demo = subprocess.run(
+        [sys.executable, "-m", "edgewatch", "demo", "--duration", "30", "--cameras", "2", "--run-dir", str(run_dir),
+         "--wan", "edge-cloud=150+-20ms"],
+        capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert demo.returncode == 0, demo.stderr[-3000:] + demo.stdout[-3000:]
+    assert "WAN edge-cloud: 150+-20ms" in demo.stdout and "ALARM INTRUDER" in demo.stdout
+    made = subprocess.run([sys.executable, "-m", "edgewatch", "report", str(run_dir / "logs"), "--out", str(report),
+                           "--quiet"], capture_output=True, text=True, check=False, timeout=180)
+    assert made.returncode == 0, made.stderr
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["alarms"]["by_reason"].get("intruder", 0) >= 1
+    assert summary["alarms"]["received_events"] == summary["alarms"]["raised"]
+    (wan,) = summary["wan"]
+    assert wan["link"] == "edge-cloud" and wan["configured"] == "150±20ms"
+    assert 130 <= wan["held_upstream"]["held_ms_mean"] <= 200
+    cloud_rtt = summary["latency_ms"]["per_hop"]["cloud_round_trip"]
+    assert cloud_rtt["n"] >= 2 and cloud_rtt["p50"] >= 140, cloud_rtt  # ~35 ms on loopback without the link
+    assert wan["measured_p50_ms"]["cloud_round_trip"] == cloud_rtt["p50"]
+    page = (report / "report.html").read_text()
+    assert "Network conditions (WAN injector)" in page and "150±20ms" in page
