@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgewatch.report import mapping
+from edgewatch.report import mapping, run_facts
 from edgewatch.report.loader import LoadedLogs, Record
 from edgewatch.report.sites import qualify_cameras
 
@@ -370,7 +370,10 @@ def analyse(logs: LoadedLogs) -> Analysis:
         "cloud": _cloud(logs),
         "alarms": alarms,
         "wan": _wan(logs, {"per_hop": hop_figures, "cross_clock": cross_figures}),
+        "settings": run_facts.settings(logs),
+        "alarm_list": run_facts.alarm_rows(logs),
     }
+    summary["headline"] = run_facts.headline(summary)
     return Analysis(
         summary=summary,
         hop_samples=hop_samples,

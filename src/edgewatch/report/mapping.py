@@ -86,7 +86,8 @@ FACTS: dict[str, Fact] = {
     "alarm_raised": Fact(
         "edge",
         "alarm_raised",
-        {"event_id": "event_id", "camera": "camera_id", "track": "track_id", "reason": "reason", "site": "site_id"},
+        {"event_id": "event_id", "camera": "camera_id", "track": "track_id", "reason": "reason", "site": "site_id",
+         "detail": "detail"},
     ),
     "alarm_acked": Fact(
         "edge", "alarm_acked", {"event_id": "event_id", "alarm_node": "node_id", "delivery_ms": "delivery_ms"}
@@ -98,6 +99,17 @@ FACTS: dict[str, Fact] = {
         "alarm", "alarm_received",
         {"event_id": "event_id", "camera": "camera_id", "reason": "reason", "site": "site_id"},
     ),
+    # the settings each node logs when it starts (the report's "run settings")
+    "edge_started": Fact(
+        "edge", "edge_started",
+        {"sites": "sites", "cameras": "cameras", "workers": "workers", "detector": "detector",
+         "input_size": "input_size"},
+    ),
+    "camera_started": Fact(
+        "camera", "camera_started",
+        {"source": "source", "fps": "fps", "max_width": "max_width", "jpeg_quality": "jpeg_quality"},
+    ),
+    "cloud_ready": Fact("cloud", "cloud_ready", {"backend": "backend", "threshold": "threshold"}),
     # WAN link shaper (edgewatch wan): the configured conditions and what it really held chunks for
     "wan_link": Fact(
         "wan", "wan_link", {"link": "link", "text": "text", "delay_ms": "delay_ms", "jitter_ms": "jitter_ms"}

@@ -1,0 +1,179 @@
+"""Plots and the Markdown page of benchmarks/original_evaluation.py (kept apart: figures vs. presentation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def draw_plots(results: list[dict[str, Any]], original: dict[str, Any], img_dir: Path) -> list[str]:
+    """Two PNGs in ``img_dir``; returns their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img_dir.mkdir(parents=True, exist_ok=True)
+    names = []
+
+    # 1. camera -> decision per configuration (log scale), with the original's medians where it had them
+    fig, ax = plt.subplots(figsize=(10, 5.2), dpi=110)
+    labels = [r["label"] for r in results]
+    data = [r["_decision_samples"] or [float("nan")] for r in results]
+    ax.boxplot(data, showfliers=True, whis=(5, 95))
+    ax.set_xticks(range(1, len(labels) + 1), labels)
+    ax.set_yscale("log")
+    ax.set_ylabel("camera → decision (ms, log scale)")
+    ax.set_title("edgewatch, 2 cameras per edge: camera → decision per frame (box 25–75 %, whiskers 5–95 %)")
+    by_rate = original["round_trip_median_ms_by_rate"]
+    for i, r in enumerate(results, 1):
+        if not r["wan"] and r["fps"] in by_rate:
+            ax.scatter([i], [by_rate[r["fps"]]], marker="D", color="crimson", zorder=3,
+                       label="original system, median round trip" if i == 1 else None)
+        if r["wan"] and r["fps"] == 0.5:
+            ax.scatter([i], [original["round_trip_with_delay_ms"]["median"]], marker="s", color="darkorange",
+                       zorder=3, label="original system with N(150, 20) ms, median")
+    ax.legend(loc="upper left", fontsize=10)
+    ax.grid(axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(img_dir / "evaluation_round_trip.png")
+    plt.close(fig)
+    names.append("evaluation_round_trip.png")
+
+    # 2. median per hop, edgewatch's configurations next to the original's two per-hop medians
+    hops = [("detection_ms", "detection"), ("edge_queue_ms", "edge queue"),
+            ("cloud_identify_ms", "cloud identify"), ("cloud_round_trip_ms", "edge→cloud→edge")]
+    fig, ax = plt.subplots(figsize=(10, 5.2), dpi=110)
+    width = 0.8 / (len(results) + 1)
+    for j, r in enumerate(results):
+        values = [r[key]["median"] or 0.0 for key, _ in hops]
+        ax.bar([i + j * width for i in range(len(hops))], values, width, label=r["label"])
+    ax.bar([0 + len(results) * width, 2 + len(results) * width],
+           [original["edge_processing_ms"]["median"], original["cloud_ms_no_delay"]["median"]], width,
+           color="crimson", label="original system")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(hops))], [title for _, title in hops])
+    ax.set_ylabel("median (ms)")
+    ax.set_title("Median per hop")
+    ax.legend(fontsize=10, ncols=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(img_dir / "evaluation_per_hop.png")
+    plt.close(fig)
+    names.append("evaluation_per_hop.png")
+    return names
+
+
+def _f(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def render_doc(data: dict[str, Any], plots: list[str], doc_dir: Path) -> str:
+    results, original, hw = data["results"], data["original"], data["hardware"]
+    by = {(r["fps"], r["wan"]): r for r in results}
+    low = by.get((0.5, False)) or results[0]
+    low_wan = by.get((0.5, True)) or results[-1]
+    lines = [
+        "# The original evaluation, reproduced on edgewatch",
+        "",
+        "Produced by `python benchmarks/original_evaluation.py` (one command, about "
+        f"{sum(r['wall_s'] for r in results) / 60:.0f} minutes here): {len(results)} runs of the whole chain as "
+        f"real processes on loopback, {data['cameras']} cameras per edge, {data['duration_s']:g} s each, with and "
+        f"without `edgewatch wan` adding N(150 ms, 20 ms) (`{data['wan']}`) to every edge → cloud request. "
+        "Every figure below comes from the nodes' own JSON logs (`docs/evaluation.json` has them all).",
+        "",
+        "## What each round trip measures",
+        "",
+        "- **Original system**: every frame goes camera → edge (YOLOv8s) → cloud (face recognition) → back; "
+        "its round trip is that whole path for each frame, so it includes the cloud and, when added, the WAN "
+        "delay on every frame. Frames queue at the edge: nothing is dropped, so a slow edge makes the queue "
+        "(and the round trip) grow without bound.",
+        "- **edgewatch**: the edge detects and tracks every frame and asks the cloud once per person (per "
+        "track), not per frame. The newest frame wins when the edge is busy: older waiting frames are dropped "
+        "and counted, so latency stays bounded and load shows up as drops instead.",
+        "- **The comparable figure, camera → decision**: per processed frame, from the camera's capture time "
+        "until the edge knows what the frame shows: detection done, and for a frame whose person needed the "
+        "cloud (a new track), the cloud's verdict too. For the original system that is its round trip. All "
+        "nodes run on one host here, so the camera's and the edge's clocks are the same clock.",
+        "- Per hop: *detection* is ONNX inference of one frame (edge); *edge queue* the wait before it; "
+        "*edge processing* their sum (the original's \"edge processing\"); *cloud identify* the cloud's own "
+        "time for one request (the original's \"cloud\"); *edge → cloud → edge* the request as the edge sees "
+        "it, including the WAN delay when shaped.",
+        "",
+        "## Side by side",
+        "",
+        _row(["figure", "original system", "edgewatch (this machine)"]),
+        _row(["---", "---", "---"]),
+        _row(["edge processing, median / std / max (ms)",
+              f"{_f(original['edge_processing_ms']['median'])} / {_f(original['edge_processing_ms']['std'])} / "
+              f"{_f(original['edge_processing_ms']['max'])}",
+              f"{_f(low['edge_processing_ms']['median'])} / {_f(low['edge_processing_ms']['std'])} / "
+              f"{_f(low['edge_processing_ms']['max'])} (0.5 fps)"]),
+        _row(["cloud, median, no added delay (ms)", _f(original["cloud_ms_no_delay"]["median"]),
+              f"{_f(low['cloud_identify_ms']['median'])} identify; {_f(low['cloud_round_trip_ms']['median'])} "
+              "edge → cloud → edge"]),
+        _row(["round trip with N(150, 20) ms: median / mean / std (ms)",
+              f"{_f(original['round_trip_with_delay_ms']['median'])} / "
+              f"{_f(original['round_trip_with_delay_ms']['mean'])} / {_f(original['round_trip_with_delay_ms']['std'])}",
+              f"camera → decision {_f(low_wan['camera_to_decision_ms']['median'])} / "
+              f"{_f(low_wan['camera_to_decision_ms']['mean'])} / {_f(low_wan['camera_to_decision_ms']['std'])}; "
+              f"frames that waited for a verdict: median {_f(low_wan['camera_to_verdict_ms']['median'])} "
+              f"(n={low_wan['camera_to_verdict_ms']['n']})"]),
+    ]
+    for fps, ms in original["round_trip_median_ms_by_rate"].items():
+        mine = by.get((fps, False))
+        lines.append(_row([f"2 cameras at {fps:g} fps: median round trip (ms)", _f(ms),
+                           f"camera → decision {_f(mine['camera_to_decision_ms']['median'])}" if mine else "not run"]))
+    lines += [
+        "",
+        "## Every run",
+        "",
+        _row(["run", "frames sent / processed / dropped at edge", "detection p50 / max", "edge queue p50 / max",
+              "cloud identify p50", "edge→cloud→edge p50", "camera → decision p50 / p90 / max (n)",
+              "cloud requests / tracks", "alarms received"]),
+        _row(["---"] * 9),
+    ]
+    for r in results:
+        d = r["camera_to_decision_ms"]
+        lines.append(_row([
+            r["label"], f"{r['frames_sent']} / {r['frames_processed']} / {r['frames_dropped_edge']}",
+            f"{_f(r['detection_ms']['median'])} / {_f(r['detection_ms']['max'])}",
+            f"{_f(r['edge_queue_ms']['median'])} / {_f(r['edge_queue_ms']['max'])}",
+            _f(r["cloud_identify_ms"]["median"]), _f(r["cloud_round_trip_ms"]["median"]),
+            f"{_f(d['median'])} / {_f(d['p90'])} / {_f(d['max'])} ({d['n']})",
+            f"{r['cloud_requests']} / {r['tracks']}", r["alarms_received"],
+        ]))
+    lines += ["", *[f"![{name}](img/{name})" for name in plots], ""]
+    lines += [
+        "## Hardware",
+        "",
+        _row(["", "original system", "edgewatch run"]),
+        _row(["---", "---", "---"]),
+        _row(["edge", "AWS EC2 t2.medium: 2 vCPU (burstable), 4 GB", f"{hw['cpu']}, {hw['cores']} cores, "
+              f"{hw['memory_gb']} GB, {hw['os']}, Python {hw['python']}"]),
+        _row(["cloud", "a separate instance", "the same machine (all nodes on loopback)"]),
+        _row(["detector", "YOLOv8s on CPU", "NanoDet-g, ONNX Runtime, 8-bit weights, 320 px input"]),
+        _row(["cloud requests", "one per frame", "one per track (person appearance), re-asked only while open"]),
+        "",
+        f"Load average when the run started: {', '.join(map(str, hw['load_at_start']))} (the machine was "
+        "shared with other work; figures on an idle machine are lower). The WAN delay comes from a TCP proxy "
+        "(`edgewatch wan`) on the request direction, not from netem: the kernel here has no netem.",
+        "",
+        "## Reading it",
+        "",
+        "- Detection is about 20× cheaper than the original's YOLOv8s, so at 0.5 and 1.5 fps per camera the "
+        "edge is mostly idle and camera → decision is the detection time plus, on the frames that start a "
+        "track, one cloud round trip.",
+        "- The original's 13.4 s median at 1.5 fps was its queue growing. edgewatch's queue cannot grow: at "
+        "the highest rate the edge drops waiting frames (the *dropped* column) and the round trip stays near "
+        "the detection time.",
+        "- The added N(150, 20) ms reaches only the frames that wait for a verdict (one per track), not every "
+        "frame, because the cloud is asked once per person.",
+        "",
+    ]
+    return "\n".join(lines)
