@@ -78,61 +78,56 @@ def render_doc(data: dict[str, Any], plots: list[str], doc_dir: Path) -> str:
     by = {(r["fps"], r["wan"]): r for r in results}
     low = by.get((0.5, False)) or results[0]
     low_wan = by.get((0.5, True)) or results[-1]
+    minutes = sum(r["wall_s"] for r in results) / 60
+    intro = (
+        f"Produced by `python benchmarks/original_evaluation.py` (one command, about {minutes:.0f} minutes "
+        f"here): {len(results)} runs of the whole chain as real processes on loopback, {data['cameras']} cameras "
+        f"per edge, {data['duration_s']:g} s each, with and without `edgewatch wan` adding N(150 ms, 20 ms) "
+        f"(`{data['wan']}`) to every edge → cloud request. Every figure below comes from the nodes' own JSON "
+        "logs (`docs/evaluation.json` has them all)."
+    )
+    measures = [
+        ("- **Original system**: every frame goes camera → edge (YOLOv8s) → cloud (face recognition) → back; "
+         "its round trip is that whole path for each frame, so it includes the cloud and, when added, the WAN "
+         "delay on every frame. Frames queue at the edge: nothing is dropped, so a slow edge makes the queue "
+         "(and the round trip) grow without bound."),
+        ("- **edgewatch**: the edge detects and tracks every frame and asks the cloud once per person (per "
+         "track), not per frame. The newest frame wins when the edge is busy: older waiting frames are dropped "
+         "and counted, so latency stays bounded and load shows up as drops instead."),
+        ("- **The comparable figure, camera → decision**: per processed frame, from the camera's capture time "
+         "until the edge knows what the frame shows: detection done, and for a frame whose person needed the "
+         "cloud (a new track), the cloud's verdict too. For the original system that is its round trip. All "
+         "nodes run on one host here, so the camera's and the edge's clocks are the same clock."),
+        ("- Per hop: *detection* is ONNX inference of one frame (edge); *edge queue* the wait before it; "
+         "*edge processing* their sum (the original's \"edge processing\"); *cloud identify* the cloud's own "
+         "time for one request (the original's \"cloud\"); *edge → cloud → edge* the request as the edge sees "
+         "it, including the WAN delay when shaped."),
+    ]
+    o_edge, o_rt = original["edge_processing_ms"], original["round_trip_with_delay_ms"]
+    e_edge, w_dec, w_ver = low["edge_processing_ms"], low_wan["camera_to_decision_ms"], low_wan["camera_to_verdict_ms"]
     lines = [
-        "# The original evaluation, reproduced on edgewatch",
-        "",
-        "Produced by `python benchmarks/original_evaluation.py` (one command, about "
-        f"{sum(r['wall_s'] for r in results) / 60:.0f} minutes here): {len(results)} runs of the whole chain as "
-        f"real processes on loopback, {data['cameras']} cameras per edge, {data['duration_s']:g} s each, with and "
-        f"without `edgewatch wan` adding N(150 ms, 20 ms) (`{data['wan']}`) to every edge → cloud request. "
-        "Every figure below comes from the nodes' own JSON logs (`docs/evaluation.json` has them all).",
-        "",
-        "## What each round trip measures",
-        "",
-        "- **Original system**: every frame goes camera → edge (YOLOv8s) → cloud (face recognition) → back; "
-        "its round trip is that whole path for each frame, so it includes the cloud and, when added, the WAN "
-        "delay on every frame. Frames queue at the edge: nothing is dropped, so a slow edge makes the queue "
-        "(and the round trip) grow without bound.",
-        "- **edgewatch**: the edge detects and tracks every frame and asks the cloud once per person (per "
-        "track), not per frame. The newest frame wins when the edge is busy: older waiting frames are dropped "
-        "and counted, so latency stays bounded and load shows up as drops instead.",
-        "- **The comparable figure, camera → decision**: per processed frame, from the camera's capture time "
-        "until the edge knows what the frame shows: detection done, and for a frame whose person needed the "
-        "cloud (a new track), the cloud's verdict too. For the original system that is its round trip. All "
-        "nodes run on one host here, so the camera's and the edge's clocks are the same clock.",
-        "- Per hop: *detection* is ONNX inference of one frame (edge); *edge queue* the wait before it; "
-        "*edge processing* their sum (the original's \"edge processing\"); *cloud identify* the cloud's own "
-        "time for one request (the original's \"cloud\"); *edge → cloud → edge* the request as the edge sees "
-        "it, including the WAN delay when shaped.",
-        "",
-        "## Side by side",
-        "",
+        "# The original evaluation, reproduced on edgewatch", "", intro, "",
+        "## What each round trip measures", "", *measures, "",
+        "## Side by side", "",
         _row(["figure", "original system", "edgewatch (this machine)"]),
         _row(["---", "---", "---"]),
         _row(["edge processing, median / std / max (ms)",
-              f"{_f(original['edge_processing_ms']['median'])} / {_f(original['edge_processing_ms']['std'])} / "
-              f"{_f(original['edge_processing_ms']['max'])}",
-              f"{_f(low['edge_processing_ms']['median'])} / {_f(low['edge_processing_ms']['std'])} / "
-              f"{_f(low['edge_processing_ms']['max'])} (0.5 fps)"]),
+              f"{_f(o_edge['median'])} / {_f(o_edge['std'])} / {_f(o_edge['max'])}",
+              f"{_f(e_edge['median'])} / {_f(e_edge['std'])} / {_f(e_edge['max'])} (0.5 fps)"]),
         _row(["cloud, median, no added delay (ms)", _f(original["cloud_ms_no_delay"]["median"]),
-              f"{_f(low['cloud_identify_ms']['median'])} identify; {_f(low['cloud_round_trip_ms']['median'])} "
-              "edge → cloud → edge"]),
+              (f"{_f(low['cloud_identify_ms']['median'])} identify; {_f(low['cloud_round_trip_ms']['median'])} "
+              "edge → cloud → edge")]),
         _row(["round trip with N(150, 20) ms: median / mean / std (ms)",
-              f"{_f(original['round_trip_with_delay_ms']['median'])} / "
-              f"{_f(original['round_trip_with_delay_ms']['mean'])} / {_f(original['round_trip_with_delay_ms']['std'])}",
-              f"camera → decision {_f(low_wan['camera_to_decision_ms']['median'])} / "
-              f"{_f(low_wan['camera_to_decision_ms']['mean'])} / {_f(low_wan['camera_to_decision_ms']['std'])}; "
-              f"frames that waited for a verdict: median {_f(low_wan['camera_to_verdict_ms']['median'])} "
-              f"(n={low_wan['camera_to_verdict_ms']['n']})"]),
+              f"{_f(o_rt['median'])} / {_f(o_rt['mean'])} / {_f(o_rt['std'])}",
+              (f"camera → decision {_f(w_dec['median'])} / {_f(w_dec['mean'])} / {_f(w_dec['std'])}; frames "
+              f"that waited for a verdict: median {_f(w_ver['median'])} (n={w_ver['n']})")]),
     ]
     for fps, ms in original["round_trip_median_ms_by_rate"].items():
         mine = by.get((fps, False))
         lines.append(_row([f"2 cameras at {fps:g} fps: median round trip (ms)", _f(ms),
                            f"camera → decision {_f(mine['camera_to_decision_ms']['median'])}" if mine else "not run"]))
     lines += [
-        "",
-        "## Every run",
-        "",
+        "", "## Every run", "",
         _row(["run", "frames sent / processed / dropped at edge", "detection p50 / max", "edge queue p50 / max",
               "cloud identify p50", "edge→cloud→edge p50", "camera → decision p50 / p90 / max (n)",
               "cloud requests / tracks", "alarms received"]),
@@ -149,31 +144,48 @@ def render_doc(data: dict[str, Any], plots: list[str], doc_dir: Path) -> str:
             f"{r['cloud_requests']} / {r['tracks']}", r["alarms_received"],
         ]))
     lines += ["", *[f"![{name}](img/{name})" for name in plots], ""]
+    load = ", ".join(map(str, hw["load_at_start"]))
     lines += [
-        "## Hardware",
-        "",
+        "## Hardware", "",
         _row(["", "original system", "edgewatch run"]),
         _row(["---", "---", "---"]),
-        _row(["edge", "AWS EC2 t2.medium: 2 vCPU (burstable), 4 GB", f"{hw['cpu']}, {hw['cores']} cores, "
-              f"{hw['memory_gb']} GB, {hw['os']}, Python {hw['python']}"]),
+        _row(["edge", "AWS EC2 t2.medium: 2 vCPU (burstable), 4 GB",
+              f"{hw['cpu']}, {hw['cores']} cores, {hw['memory_gb']} GB, {hw['os']}, Python {hw['python']}"]),
         _row(["cloud", "a separate instance", "the same machine (all nodes on loopback)"]),
         _row(["detector", "YOLOv8s on CPU", "NanoDet-g, ONNX Runtime, 8-bit weights, 320 px input"]),
         _row(["cloud requests", "one per frame", "one per track (person appearance), re-asked only while open"]),
         "",
-        f"Load average when the run started: {', '.join(map(str, hw['load_at_start']))} (the machine was "
-        "shared with other work; figures on an idle machine are lower). The WAN delay comes from a TCP proxy "
-        "(`edgewatch wan`) on the request direction, not from netem: the kernel here has no netem.",
-        "",
-        "## Reading it",
-        "",
-        "- Detection is about 20× cheaper than the original's YOLOv8s, so at 0.5 and 1.5 fps per camera the "
-        "edge is mostly idle and camera → decision is the detection time plus, on the frames that start a "
-        "track, one cloud round trip.",
-        "- The original's 13.4 s median at 1.5 fps was its queue growing. edgewatch's queue cannot grow: at "
-        "the highest rate the edge drops waiting frames (the *dropped* column) and the round trip stays near "
-        "the detection time.",
-        "- The added N(150, 20) ms reaches only the frames that wait for a verdict (one per track), not every "
-        "frame, because the cloud is asked once per person.",
-        "",
+        (f"Load average when the run started: {load}; the machine was shared with other work, so figures on "
+         "an idle machine are lower. The WAN delay comes from a TCP proxy (`edgewatch wan`) on the request "
+         "direction, not from netem: the kernel here has no netem."),
+        "", "## Reading it", "", *reading(results, original, by), "",
     ]
     return "\n".join(lines)
+
+
+def reading(results: list[dict[str, Any]], original: dict[str, Any], by: dict[Any, dict[str, Any]]) -> list[str]:
+    """The conclusions, each computed from this run's figures (nothing here is written by hand)."""
+    out = []
+    low = by.get((0.5, False))
+    if low and low["detection_ms"]["median"]:
+        ratio = original["edge_processing_ms"]["median"] / low["detection_ms"]["median"]
+        out.append(f"- Detection took a median {_f(low['detection_ms']['median'])} ms per frame, "
+                   f"{ratio:.0f}× less than the original's {_f(original['edge_processing_ms']['median'])} ms.")
+    for fps, theirs in original["round_trip_median_ms_by_rate"].items():
+        mine = by.get((fps, False))
+        if mine and mine["camera_to_decision_ms"]["median"] is not None:
+            out.append(f"- 2 cameras at {fps:g} fps: camera → decision median "
+                       f"{_f(mine['camera_to_decision_ms']['median'])} ms, "
+                       f"{mine['frames_dropped_edge']} frame(s) dropped at the edge (original: {_f(theirs)} ms).")
+    top = max(results, key=lambda r: r["fps"])
+    out.append(f"- At the highest rate ({top['fps']:g} fps per camera) the edge processed "
+               f"{top['frames_processed']} of {top['frames_sent']} frames and dropped {top['frames_dropped_edge']} "
+               f"(newest frame wins); camera → decision p90 {_f(top['camera_to_decision_ms']['p90'])} ms, max "
+               f"{_f(top['camera_to_decision_ms']['max'])} ms: the queue cannot grow.")
+    lan, wan = by.get((0.5, False)), by.get((0.5, True))
+    if lan and wan and lan["cloud_round_trip_ms"]["median"] and wan["cloud_round_trip_ms"]["median"]:
+        added = wan["cloud_round_trip_ms"]["median"] - lan["cloud_round_trip_ms"]["median"]
+        out.append(f"- The WAN link added {_f(added)} ms to the median edge → cloud → edge request, but only the "
+                   f"{wan['camera_to_verdict_ms']['n']} frame(s) that waited for a verdict pay it: the cloud is "
+                   "asked once per person, not per frame.")
+    return out

@@ -75,6 +75,13 @@ def test_podman_run_chain_processes_frames_recognises_and_alarms(chain: dict[str
     raised = {e["event_id"] for e in events("edge", "alarm_raised")}
     received = {e["event_id"] for e in events("alarm", "alarm_received")}
     assert received and received <= raised, "the alarm node received alarms the edge raised"
-    # every node is still healthy by its own HEALTHCHECK
+    # every node is still healthy by its own HEALTHCHECK (as the engine judges it: unhealthy only after
+    # `--retries 3` failures in a row; one slow probe on a loaded machine is not a failure)
     for name in ("cloud", "edge", "alarm", "cam1"):
-        assert podman("healthcheck", "run", PREFIX + name, check=False).returncode == 0, name
+        failures = []
+        for _ in range(3):
+            probe = podman("healthcheck", "run", PREFIX + name, check=False, timeout=60)
+            if probe.returncode == 0:
+                break
+            failures.append(probe.stderr.strip())
+        assert len(failures) < 3, f"{name} unhealthy: {failures}"
