@@ -99,10 +99,11 @@ def test_injector_adds_the_configured_delay_and_spread() -> None:
     assert len(one_way) == 300 and in_order
     mean, sd = statistics.fmean(one_way), statistics.stdev(one_way)
     print(f"one-way through 150±20ms: mean {mean:.1f} ms, sd {sd:.1f} ms, min {min(one_way):.1f}, n={len(one_way)}")
-    assert 146 <= mean <= 165, mean
-    assert 16 <= sd <= 30, sd
+    # lower bounds are tight (nothing can leave early); upper ones allow for event-loop lag on a loaded machine
+    assert 146 <= mean <= 172, mean
+    assert 16 <= sd <= 32, sd
     assert stats["connections"] == 10 and stats["upstream"]["chunks"] >= 280
-    assert 146 <= stats["upstream"]["held_ms_mean"] <= 165
+    assert 146 <= stats["upstream"]["held_ms_mean"] <= 172
     assert stats["downstream"]["held_ms_mean"] < 20, "answers are not delayed unless 'both' is set"
     assert answers == [30] * 10
 

@@ -34,6 +34,8 @@ LINKS: tuple[str, ...] = ("camera-edge", "edge-cloud")
 CHUNK_BYTES = 64 * 1024
 #: Chunks waiting per direction at most: 64 x 64 KiB = 4 MiB, whatever the sender does.
 MAX_QUEUED_CHUNKS = 64
+#: Seconds a connection may stay half-closed (one direction ended) before the proxy closes it.
+HALF_CLOSE_GRACE_S = 30.0
 
 
 class WanSpecError(ValueError):
@@ -247,12 +249,27 @@ class WanProxy:
             self.connections += 1
             up = Shaper(self.conditions, random.Random(self.rng.random()))
             down = Shaper(self.conditions, random.Random(self.rng.random())) if self.conditions.both else None
-            await asyncio.gather(
-                _pump(client_reader, server_writer, up, self.upstream),
-                _pump(server_reader, client_writer, down, self.downstream),
-            )
-            for writer in (server_writer, client_writer):
-                writer.close()
+            pumps = {
+                asyncio.create_task(_pump(client_reader, server_writer, up, self.upstream)),
+                asyncio.create_task(_pump(server_reader, client_writer, down, self.downstream)),
+            }
+            try:
+                # One side finished: the other gets a grace period to drain (a half-closed peer that never
+                # closes its side must not hold a task and two sockets for ever).
+                _done, pending = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+                if pending:
+                    await asyncio.wait(pending, timeout=HALF_CLOSE_GRACE_S)
+            finally:
+                for pump in pumps:
+                    pump.cancel()
+                with suppress(asyncio.CancelledError):
+                    await asyncio.gather(*pumps, return_exceptions=True)
+                for writer in (server_writer, client_writer):
+                    writer.close()
+        except asyncio.CancelledError:
+            # close(): the connection ends with the proxy (asyncio's stream callback would log a
+            # cancelled handler as an error)
+            pass
         finally:
             client_writer.close()
             self._tasks.discard(task)
