@@ -109,6 +109,8 @@ def figures(log_dir: Path) -> dict[str, Any]:
         if e["trace_id"] in verdict_at:
             verdict.append((verdict_at[e["trace_id"]] - start) * 1000.0)
     processed = by.get("frame_processed", [])
+    shaped = [e for e in by.get("wan_stats", []) if isinstance(e.get("upstream"), dict)]
+    held = max(shaped, key=lambda e: float(e.get("t", 0)))["upstream"] if shaped else None
     edge_drops = [e for e in by.get("frame_dropped", []) if str(e.get("node", "")).startswith("edge")]
     return {
         "frames_sent": len(by.get("frame_sent", [])),
@@ -126,6 +128,9 @@ def figures(log_dir: Path) -> dict[str, Any]:
         "cloud_requests": len(by.get("cloud_request", [])),
         "tracks": len(by.get("track_started", [])),
         "alarms_received": len({e.get("event_id") for e in by.get("alarm_received", [])}),
+        # what the WAN shaper really held the requests for (its own measurement), when the link was shaped
+        "wan_held_ms": None if not held else {"mean": held.get("held_ms_mean"), "sd": held.get("held_ms_sd"),
+                                              "chunks": held.get("chunks")},
         "_decision_samples": decision,
     }
 
@@ -164,13 +169,25 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per run (default: 30)")
     parser.add_argument("--out-doc", type=Path, default=REPO / "docs" / "evaluation.md")
     parser.add_argument("--run-root", type=Path, default=None, help="keep the run folders here")
+    parser.add_argument("--from-runs", type=Path, default=None, metavar="RUN_ROOT",
+                        help="do not run: recompute the figures and the page from the run folders of an earlier "
+                        "--run-root (hardware and wall times from the earlier evaluation.json)")
     args = parser.parse_args()
     from evaluation_doc import draw_plots, render_doc  # beside this file
 
-    root = args.run_root or Path(tempfile.mkdtemp(prefix="edgewatch-evaluation-"))
+    root = args.from_runs or args.run_root or Path(tempfile.mkdtemp(prefix="edgewatch-evaluation-"))
     machine = hardware()
     results = []
-    for config in (Config(fps, wan) for fps in args.rates for wan in (False, True)):
+    if args.from_runs is not None:
+        earlier = json.loads((args.out_doc.parent / "evaluation.json").read_text())
+        machine, args.duration = earlier["hardware"], earlier["duration_s"]
+        for old in earlier["results"]:
+            config = Config(old["fps"], old["wan"])
+            result = figures(root / config.slug / "logs")
+            result.update(label=config.label, fps=config.fps, wan=config.wan, wall_s=old["wall_s"])
+            results.append(result)
+    configs = [] if args.from_runs is not None else [Config(fps, wan) for fps in args.rates for wan in (False, True)]
+    for config in configs:
         sys.stdout.write(f"running {CAMERAS} cameras at {config.label} for {args.duration:g} s ... ")
         sys.stdout.flush()
         result = run(config, args.duration, root)
