@@ -36,10 +36,7 @@ def compose(engine: str, compose_bin: Path, docker_host: str, health_ticker: Non
 
     env = clean_env(tmp_path, DOCKER_HOST=docker_host, EDGEWATCH_TAG=TAG, EDGEWATCH_MEDIA=str(material.media),
                     EDGEWATCH_KNOWN_DIR=str(material.known), EDGEWATCH_FPS="2",
-                    SITE1_EDGE_PORT=str(free_port()), SITE2_EDGE_PORT=str(free_port()), CLOUD_PORT=str(free_port()),
-                    # issue 9's per-node credentials are not this test's business; a bench switch, ignored
-                    # by builds that do not have it
-                    EDGEWATCH_ALLOW_UNAUTHENTICATED_NODES="true")
+                    SITE1_EDGE_PORT=str(free_port()), SITE2_EDGE_PORT=str(free_port()), CLOUD_PORT=str(free_port()))
     empty_env = tmp_path / "empty.env"
     empty_env.write_text("")
 
