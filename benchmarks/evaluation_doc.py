@@ -184,17 +184,20 @@ def reading(results: list[dict[str, Any]], original: dict[str, Any], by: dict[An
                f"{_f(top['camera_to_decision_ms']['max'])} ms: the queue cannot grow.")
     held = [r["wan_held_ms"] for r in results if r["wan"] and r.get("wan_held_ms")]
     if held:
-        out.append("- The WAN shaper held the requests for " + ", ".join(
-            f"{h['mean']:.0f} ± {h['sd']:.0f} ms" for h in held) + " (its own measurement, one per run with the "
-            "link shaped; configured N(150, 20) ms). Beyond 150 ms is the shaper's own process waiting for a CPU "
-            "on this loaded machine: the delay it adds is never shorter than configured.")
+        out.append("- The WAN shaper drew " + ", ".join(
+            f"{h['drawn_mean']:.0f} ± {h['drawn_sd']:.0f} ms" for h in held if h.get("drawn_mean") is not None)
+            + " per chunk (configured N(150, 20) ms; one figure per run with the link shaped) and held the chunks "
+            + ", ".join(f"{h['mean']:.0f} ± {h['sd']:.0f} ms" for h in held) + ": a request is several chunks, "
+            "none leaves before the one ahead of it, so a request waits the largest of its chunks' draws (as TCP "
+            "over netem delivers a message with its last packet).")
     lan, wan = by.get((0.5, False)), by.get((0.5, True))
     if lan and wan and lan["cloud_round_trip_ms"]["median"] and wan["cloud_round_trip_ms"]["median"]:
         added = wan["cloud_round_trip_ms"]["median"] - lan["cloud_round_trip_ms"]["median"]
         out.append(f"- At 0.5 fps the median edge → cloud → edge request grew by {_f(added)} ms with the link "
-                   f"shaped (the rest of the difference from 150 ms is the load of this shared machine on the "
-                   f"cloud's own time), but only the {wan['camera_to_verdict_ms']['n']} frame(s) that waited for "
-                   "a verdict pay it: the cloud is asked once per person, not per frame.")
+                   f"shaped, but only the {wan['camera_to_verdict_ms']['n']} frame(s) that waited for a verdict "
+                   "pay it: the cloud is asked once per person, not per frame, so the camera → decision median "
+                   f"moved from {_f(lan['camera_to_decision_ms']['median'])} to "
+                   f"{_f(wan['camera_to_decision_ms']['median'])} ms.")
     out.append("- Every figure here depends on the load of the machine: on this machine idle, detection takes "
                "21 ms per frame (README, `benchmarks/detector.py`); the load average is given above.")
     return out

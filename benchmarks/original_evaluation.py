@@ -130,7 +130,8 @@ def figures(log_dir: Path) -> dict[str, Any]:
         "alarms_received": len({e.get("event_id") for e in by.get("alarm_received", [])}),
         # what the WAN shaper really held the requests for (its own measurement), when the link was shaped
         "wan_held_ms": None if not held else {"mean": held.get("held_ms_mean"), "sd": held.get("held_ms_sd"),
-                                              "chunks": held.get("chunks")},
+                                              "drawn_mean": held.get("drawn_ms_mean"),
+                                              "drawn_sd": held.get("drawn_ms_sd"), "chunks": held.get("chunks")},
         "_decision_samples": decision,
     }
 

@@ -78,7 +78,10 @@ def _latency_table(figures: dict[str, Any], clock_column: str) -> str:
 def _held(stats: Any) -> str | None:
     if not isinstance(stats, dict) or not stats.get("chunks"):
         return None
-    return f"{stats['held_ms_mean']:.1f} ± {stats['held_ms_sd']:.1f} ms ({stats['chunks']} chunks)"
+    held = f"held {stats['held_ms_mean']:.1f} ± {stats['held_ms_sd']:.1f} ms ({stats['chunks']} chunks)"
+    if isinstance(stats.get("drawn_ms_mean"), (int, float)):
+        return f"drawn {stats['drawn_ms_mean']:.1f} ± {stats.get('drawn_ms_sd') or 0:.1f} ms; {held}"
+    return held
 
 
 def _wan_section(links: list[dict[str, Any]], latency: dict[str, Any]) -> str:
@@ -98,10 +101,10 @@ def _wan_section(links: list[dict[str, Any]], latency: dict[str, Any]) -> str:
     ]
     return (
         "<h2>Network conditions (WAN injector)</h2><p>Links shaped by <code>edgewatch wan</code>: the "
-        "configured delay ± spread, how long its proxy really held the bytes (mean ± sd, upstream = toward the "
-        "server), and the p50 of the measured figures that cross the link.</p>"
-        + _table(["link", "configured", "held upstream", "held downstream", "measured p50 (crosses this link)"],
-                 rows)
+        "configured delay ± spread; the delays its proxy drew per chunk and how long it really held them (mean ± "
+        "sd; upstream = toward the server; a chunk never overtakes the one ahead, so a message of several chunks "
+        "waits the largest of their draws); and the p50 of the measured figures that cross the link.</p>"
+        + _table(["link", "configured", "upstream", "downstream", "measured p50 (crosses this link)"], rows)
     )
 
 

@@ -141,11 +141,17 @@ class DelayStats:
 
 @dataclass
 class Shaper:
-    """The schedule of one direction: when may each chunk leave (``time.monotonic()`` seconds)."""
+    """The schedule of one direction: when may each chunk leave (``time.monotonic()`` seconds).
+
+    ``drawn`` collects the delays drawn (the configured distribution, clipped at 0); what a chunk is really
+    held can be longer: it never leaves before the chunk ahead of it, so a message of several chunks arrives
+    with the largest of its chunks' draws (as with netem, where TCP delivers a message with its last packet).
+    """
 
     conditions: LinkConditions
     rng: random.Random = field(default_factory=random.Random)
     epoch: float = field(default_factory=time.monotonic)
+    drawn: DelayStats = field(default_factory=DelayStats)
     _line_free_at: float = 0.0  # when the (rate-limited) line has sent everything before
     _last_due: float = 0.0  # order: nothing leaves before the chunk ahead of it
 
@@ -156,6 +162,7 @@ class Shaper:
             on_line = max(arrived, self._line_free_at) + size / c.rate_bps
             self._line_free_at = on_line
         delay = max(0.0, self.rng.gauss(c.delay_ms, c.jitter_ms)) / 1000.0 if c.jitter_ms else c.delay_ms / 1000.0
+        self.drawn.add(delay * 1000.0, size)
         due = max(on_line + delay, self._last_due)
         if c.stall_s:
             phase = (due - self.epoch) % c.stall_every_s
@@ -211,6 +218,8 @@ class WanProxy:
         self.rng = random.Random(seed)
         self.upstream = DelayStats()
         self.downstream = DelayStats()
+        self.drawn_upstream = DelayStats()
+        self.drawn_downstream = DelayStats()
         self.connections = 0
         self.failed_connects = 0
         self._server: asyncio.Server | None = None
@@ -247,8 +256,9 @@ class WanProxy:
                 client_writer.close()
                 return
             self.connections += 1
-            up = Shaper(self.conditions, random.Random(self.rng.random()))
-            down = Shaper(self.conditions, random.Random(self.rng.random())) if self.conditions.both else None
+            up = Shaper(self.conditions, random.Random(self.rng.random()), drawn=self.drawn_upstream)
+            down = (Shaper(self.conditions, random.Random(self.rng.random()), drawn=self.drawn_downstream)
+                    if self.conditions.both else None)
             pumps = {
                 asyncio.create_task(_pump(client_reader, server_writer, up, self.upstream)),
                 asyncio.create_task(_pump(server_reader, client_writer, down, self.downstream)),
@@ -275,5 +285,10 @@ class WanProxy:
             self._tasks.discard(task)
 
     def stats(self) -> dict[str, Any]:
+        """Per direction: how long chunks were held (``held_ms_*``) and the delays drawn (``drawn_ms_*``)."""
+        def direction(held: DelayStats, drawn: DelayStats) -> dict[str, Any]:
+            return {**held.to_json(), "drawn_ms_mean": round(drawn.mean, 3), "drawn_ms_sd": round(drawn.sd, 3)}
+
         return {"connections": self.connections, "failed_connects": self.failed_connects,
-                "upstream": self.upstream.to_json(), "downstream": self.downstream.to_json()}
+                "upstream": direction(self.upstream, self.drawn_upstream),
+                "downstream": direction(self.downstream, self.drawn_downstream)}
