@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "identify": "edgewatch.cloud.identify_command",
     "demo": "edgewatch.sim.command",
     "scene": "edgewatch.sim.scene_command",
+    "wan": "edgewatch.sim.wan_command",
     "collect": "edgewatch.report.collect_command",
     "report": "edgewatch.report.command",
     "operators": "edgewatch.console.command",
