@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgewatch.cli_support import add_settings_options, settings_from_args
+from edgewatch.cli_support import add_settings_options, listen_socket, settings_from_args
 from edgewatch.config import CloudSettings
 
 
@@ -49,6 +49,12 @@ def main(args: argparse.Namespace) -> int:
         log.error("cloud_failed", error=str(exc))
         sys.stderr.write(f"edgewatch cloud: {exc}\n")
         return 2
+    if settings.backend == "rekognition":
+        import importlib.util
+
+        if importlib.util.find_spec("boto3") is None:  # else every request would answer 503 later
+            raise ModuleNotFoundError("boto3 is needed by the rekognition backend", name="boto3")
+    sock = listen_socket(settings.host, settings.port)  # port in use: one line, exit 2 (UserError)
     try:
         app = create_app(settings)
     except Exception as exc:  # noqa: BLE001 - a backend that cannot even be built (bad configuration)
@@ -59,6 +65,10 @@ def main(args: argparse.Namespace) -> int:
              db_path=str(settings.db_path) if settings.backend == "local" else None,
              collection_id=settings.collection_id if settings.backend == "rekognition" else None)
     tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls_cert else {}
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                lifespan="on", timeout_graceful_shutdown=settings.shutdown_timeout, **tls)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=settings.shutdown_timeout, **tls)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after a clean shutdown
+        pass
     return 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgewatch.cli_support import add_settings_options, settings_from_args
+from edgewatch.cli_support import add_settings_options, listen_socket, settings_from_args
 from edgewatch.config import EdgeSettings
 
 
@@ -60,12 +60,13 @@ def main(args: argparse.Namespace) -> int:
         log.error("edge_failed", error=problem)
         sys.stderr.write(f"edgewatch edge: {problem}\n")
         return 2
+    sock = listen_socket(settings.host, settings.port)  # port in use: one line, exit 2 (UserError)
     app = create_app(settings, detector)
     tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls_cert else {}
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
                             timeout_graceful_shutdown=5, **tls)
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock])
     except OSError as exc:
         log.error("edge_failed", error=str(exc))
         sys.stderr.write(f"edgewatch edge: {exc}\n")
