@@ -54,13 +54,14 @@ def main(args: argparse.Namespace) -> int:
         log.error("detector_failed", error=str(exc))
         sys.stderr.write(f"edgewatch edge: cannot load the {settings.detector} detector: {exc}\n")
         return 2
-    # After the model: a wrong model path is the first thing to report; nothing listens before both pass.
+    sock = listen_socket(settings.host, settings.port)  # port in use: one line, exit 2 (UserError)
+    # After the model and the port: nothing is served before the credentials and TLS files pass too.
     problem = security_problem(settings)
     if problem is not None:
+        sock.close()
         log.error("edge_failed", error=problem)
         sys.stderr.write(f"edgewatch edge: {problem}\n")
         return 2
-    sock = listen_socket(settings.host, settings.port)  # port in use: one line, exit 2 (UserError)
     app = create_app(settings, detector)
     tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls_cert else {}
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
