@@ -111,11 +111,16 @@ def read_credentials(path: Path) -> list[Credential]:
         return []
     except OSError as exc:
         raise CredentialsError(f"cannot read credentials file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CredentialsError(f"credentials file {path} is not UTF-8 text") from None
     return _parse(path, text)
 
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    if path.is_dir():  # before the lock file is made next to it
+        raise CredentialsError(f"credentials file {path} is a directory")
+    read_credentials(path)  # an unreadable or invalid file: say so before anything is written
     lock_path = path.with_name(path.name + ".lock")
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
