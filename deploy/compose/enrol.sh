@@ -59,7 +59,20 @@ for entry in "$known_dir"/*; do
         continue
     fi
     echo "enrol: $name ($# photo(s)) -> $target"
-    edgewatch persons "$target_option" "$target" add "$name" "$@"
+    attempt=1
+    # A cloud still warming up (or a replica going away behind a load balancer) fails a request now and
+    # then: try again, and treat an earlier attempt whose answer was lost but which did land as done.
+    until edgewatch persons "$target_option" "$target" add "$name" "$@"; do
+        if edgewatch persons "$target_option" "$target" list 2>/dev/null | cut -f1 | grep -qxF "$name"; then
+            break
+        fi
+        if [ "$target_option" = --db ] || [ "$attempt" -ge 5 ]; then  # a local store does not heal by waiting
+            echo "enrol: could not enrol $name after $attempt attempts" >&2
+            exit 1
+        fi
+        attempt=$((attempt + 1))
+        sleep 3
+    done
     touch "$marker_dir/$name"
     enrolled=$((enrolled + 1))
 done
