@@ -8,15 +8,17 @@ fails at start with :class:`SettingsError`, whose message names the field and wh
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from edgewatch.edge.zones import CameraView
 from edgewatch.protocol import Identifier
 
 ENV_PREFIX = "EDGEWATCH_"
@@ -31,6 +33,16 @@ def _split_commas(value: Any) -> Any:
 
 
 IdentifierList = Annotated[list[Identifier], NoDecode, BeforeValidator(_split_commas)]
+
+
+def _json_object(value: Any) -> Any:
+    """Tables may be given as a JSON object on the command line (TOML and the environment work as is)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected a JSON object: {exc}") from None
+    return value
 
 
 class SettingsError(ValueError):
@@ -166,6 +178,45 @@ class EdgeSettings(NodeSettings):
         default=5.0, gt=0, description="seconds between re-sends of an unacknowledged alarm"
     )
 
+    # ---- zones, masks, confirmation, motion gating (issue 12; README "Fewer false alarms") ----
+    per_camera: Annotated[dict[Identifier, CameraView], BeforeValidator(_json_object)] = Field(
+        default_factory=dict,
+        description="zones, masks and min_box per camera id: TOML tables [edge.per_camera.<camera id>]",
+    )
+    confirm_hits: int = Field(
+        default=1, ge=1, le=20,
+        description="N: a track counts (cloud request, alarm) once seen in N of its last M analysed frames; "
+        "1 = off. Each extra hit costs one frame of latency: 2 of 3 at 1 fps adds about 1 s",
+    )
+    confirm_window: int = Field(default=1, ge=1, le=50, description="M: the window of confirm_hits, in frames")
+    motion_gate: bool = Field(
+        default=False,
+        description="skip the detector on frames without motion (runs anyway while a track is active and "
+        "every detect_interval seconds); gated frames are acked 'gated'",
+    )
+    detect_interval: float = Field(
+        default=5.0, gt=0, le=600,
+        description="K: with motion_gate, the detector still runs at least every K seconds per camera, so a "
+        "person standing still is never missed for longer than K",
+    )
+    motion_threshold: int = Field(
+        default=20, ge=1, le=255, description="grey-level change (0-255) that counts a pixel as moving"
+    )
+    motion_min_area: float = Field(
+        default=0.002, gt=0, lt=1, description="fraction of moving pixels (unmasked) that counts as motion"
+    )
+    reduced_decode: bool = Field(
+        default=True,
+        description="decode JPEGs at 1/2, 1/4 or 1/8 scale for detection when the model input is that much "
+        "smaller; full size only for frames with persons, for their crops",
+    )
+
+    @model_validator(mode="after")
+    def _confirmation_fits(self) -> EdgeSettings:
+        if self.confirm_hits > self.confirm_window:
+            raise ValueError(f"confirm_hits ({self.confirm_hits}) exceeds confirm_window ({self.confirm_window})")
+        return self
+
 
 class CloudSettings(NodeSettings):
     """The cloud service: face recognition against known persons."""
@@ -245,6 +296,7 @@ def _describe(cls: type[NodeSettings], exc: ValidationError, cli: set[str], env:
     lines = [f"invalid {cls.table or 'node'} settings:"]
     for item in exc.errors(include_url=False):
         name = str(item["loc"][0]) if item["loc"] else "?"
+        where = ".".join(str(part) for part in item["loc"]) or "?"
         origin = (
             "command line"
             if name in cli
@@ -252,7 +304,7 @@ def _describe(cls: type[NodeSettings], exc: ValidationError, cli: set[str], env:
             if name in env
             else "config file or default"
         )
-        lines.append(f"  {name} ({origin}): {item['msg']}")
+        lines.append(f"  {where} ({origin}): {item['msg']}")
     return "\n".join(lines)
 
 
