@@ -125,6 +125,14 @@ class AlarmSettings(ReconnectSettings):
     webhook_url: str | None = Field(default=None, description="also POST every alarm as JSON to this URL")
     webhook_timeout: float = Field(default=5.0, gt=0, description="webhook request timeout, seconds")
 
+    # ---- alarm snapshots (issue 12) ----
+    snapshot_dir: Path | None = Field(
+        default=None, description="save each alarm's annotated frame and person crop as JPEGs in this folder"
+    )
+    webhook_snapshots: bool = Field(
+        default=True, description="webhook bodies carry the frame and crop JPEGs base64-encoded"
+    )
+
 
 class EdgeSettings(NodeSettings):
     """An edge node: receives frames, detects persons off the event loop, raises alarms."""

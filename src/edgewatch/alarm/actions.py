@@ -9,6 +9,7 @@ they never stop the node.
 from __future__ import annotations
 
 import asyncio
+import base64
 import sys
 import time
 from datetime import UTC, datetime
@@ -27,7 +28,9 @@ def alarm_line(event: AlarmEvent) -> str:
     when = datetime.fromtimestamp(event.raised_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     track = f" track {event.track_id}" if event.track_id is not None else ""
     detail = f": {event.detail}" if event.detail else ""
-    return f"ALARM {event.reason} {event.site_id}/{event.camera_id} {when}{track}{detail} (event {event.event_id})"
+    zone = f" zone {event.zone}" if event.zone else ""
+    return (f"ALARM {event.reason} {event.site_id}/{event.camera_id}{zone} {when}{track}{detail} "
+            f"(event {event.event_id})")
 
 
 class ConsoleAction:
@@ -42,10 +45,17 @@ class ConsoleAction:
         stream.flush()
 
 
-def webhook_body(event: AlarmEvent, node_id: str) -> dict[str, Any]:
-    """The JSON a webhook receives: every event field except the snapshot bytes."""
-    body = event.model_dump(mode="json", exclude={"snapshot_jpeg"})
+def webhook_body(event: AlarmEvent, node_id: str, *, snapshots: bool = False) -> dict[str, Any]:
+    """The JSON a webhook receives: every event field except the snapshot bytes, whose sizes are given.
+    With ``snapshots`` the pictures come along base64-encoded: ``frame_jpeg_base64`` (full frame, box
+    drawn, zone named) and ``snapshot_jpeg_base64`` (the crop sent to the cloud)."""
+    body = event.model_dump(mode="json", exclude={"snapshot_jpeg", "frame_jpeg"})
     body["snapshot_bytes"] = len(event.snapshot_jpeg) if event.snapshot_jpeg is not None else None
+    body["frame_bytes"] = len(event.frame_jpeg) if event.frame_jpeg is not None else None
+    if snapshots:
+        for name in ("frame_jpeg", "snapshot_jpeg"):
+            data = getattr(event, name)
+            body[f"{name}_base64"] = base64.b64encode(data).decode("ascii") if data is not None else None
     body["node_id"] = node_id
     return body
 
@@ -55,7 +65,7 @@ class WebhookAction:
 
     def __init__(
         self, url: str, node_id: str, timeout: float = 5.0, attempts: int = 3, backoff: float = 0.5,
-        on_failure: Any = None,
+        on_failure: Any = None, snapshots: bool = False,
     ) -> None:
         parsed = httpx.URL(url)
         if parsed.scheme not in ("http", "https") or not parsed.host:
@@ -65,10 +75,11 @@ class WebhookAction:
         self.attempts = attempts
         self.backoff = backoff
         self.on_failure = on_failure
+        self.snapshots = snapshots
         self.client = httpx.AsyncClient(timeout=timeout)
 
     async def __call__(self, event: AlarmEvent) -> bool:
-        body = webhook_body(event, self.node_id)
+        body = webhook_body(event, self.node_id, snapshots=self.snapshots)
         delay = self.backoff
         for attempt in range(1, self.attempts + 1):
             started = time.monotonic()

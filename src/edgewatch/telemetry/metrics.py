@@ -56,6 +56,12 @@ class EdgeMetrics:
         self.alarm_delivery = Histogram("edgewatch_edge_alarm_delivery_seconds", "Alarm raised to first ack",
                                         buckets=LATENCY_BUCKETS, registry=r)
         self.alarms_pending = Gauge("edgewatch_edge_alarms_pending", "Alarms not yet acknowledged", registry=r)
+        # motion gating, masks and zones (issue 12)
+        self.frames_gated = Counter("edgewatch_edge_frames_gated", "Frames the motion gate kept from the detector",
+                                    ["camera"], registry=r)
+        self.detections_ignored = Counter("edgewatch_edge_detections_ignored",
+                                          "Detections dropped by masks, min_box or require_zone",
+                                          ["camera", "reason"], registry=r)
 
 
 @dataclass
