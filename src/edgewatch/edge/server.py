@@ -35,8 +35,8 @@ from edgewatch.edge.alarm_store import AlarmStore
 from edgewatch.edge.detection import PersonDetector
 from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAnalysed, TrackedBox
 from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, GatedFrame, ProcessedFrame
-from edgewatch.edge.motion import GateOptions, MotionGate
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
+from edgewatch.edge.motion import GateOptions, MotionGate
 from edgewatch.edge.verification import FrameContext, VerificationService
 from edgewatch.protocol import (
     MAX_FRAME_BYTES,

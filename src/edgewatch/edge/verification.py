@@ -211,7 +211,7 @@ class VerificationService:
         label = label_for(decision.reason.value, zone, decision.track.track_id)
         try:
             return await asyncio.wait_for(asyncio.to_thread(annotate, crop.frame_jpeg, crop.box, label), 5.0)
-        except Exception:  # noqa: BLE001 - the alarm goes out without the drawn frame
+        except Exception:
             log.exception("alarm_snapshot_failed", trace_id=decision.trace_id, camera_id=decision.track.camera_id)
             return None
 
