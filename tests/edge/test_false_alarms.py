@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import itertools
 import subprocess
 import sys
 import time
@@ -290,7 +291,7 @@ async def test_a_person_standing_still_longer_than_k_is_still_detected_every_k_s
     walked_in = float(len(scene.empty[:2]))
     assert person_seen[0] == walked_in, "detected as soon as they walk in (motion)"
     standing = [walked_in, *[t for t in person_seen if t > walked_in], float(len(frames) - 1)]
-    gaps = [b - a for a, b in zip(standing, standing[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(standing)]
     assert max(gaps) <= k, (person_seen, gaps)
     if track_feedback:
         assert person_seen == [float(s) for s in range(2, len(frames))], "an active track is detected every frame"
