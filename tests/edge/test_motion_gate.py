@@ -73,3 +73,28 @@ def test_bytes_that_do_not_decode_raise_the_decode_error() -> None:
     gate = MotionGate()
     with pytest.raises(FrameDecodeError):
         gate.decide("cam1", b"\xff\xd8\xff\xe0 truncated", now=0)
+
+
+def test_slow_movement_below_the_frame_to_frame_threshold_adds_up_against_the_last_analysed_frame() -> None:
+    import numpy as np
+
+    from .scenes import jpeg
+
+    def creeper(x: int) -> bytes:
+        """A 60-level darker figure on a grey wall, moved ``x`` pixels: 2 px a frame is under a quarter of
+        one 8-pixel cell of the motion grid, too little to pass the threshold from one frame to the next."""
+        image = np.full((720, 1280, 3), 150, np.uint8)
+        image[200:600, 400 + x:560 + x] = 90
+        return jpeg(image)
+
+    gate = MotionGate(GateOptions(interval=1000))
+    decisions = [gate.decide("cam1", creeper(2 * i), now=float(i)) for i in range(20)]
+    frame_to_frame = MotionGate(GateOptions(interval=1000))._moving  # noqa: SLF001 - the bare comparison
+    assert decisions[0].reason is DetectReason.FIRST
+    caught = [i for i, d in enumerate(decisions) if d.reason is DetectReason.MOTION]
+    assert caught, "a creeping person must reach the detector without waiting for K"
+    from edgewatch.edge.motion.gate import _grid
+
+    grids = [_grid(creeper(2 * i)) for i in (caught[0] - 1, caught[0])]
+    unmasked = np.ones(grids[0].shape, bool)
+    assert frame_to_frame(grids[1], grids[0], unmasked) < GateOptions().min_area, "invisible frame to frame"

@@ -104,3 +104,9 @@ def test_edge_command_with_a_bad_zone_config_exits_with_one_clear_line(tmp_path:
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2
     assert "per_camera.cam1.zones.0.polygon" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_zones_for_a_camera_the_edge_does_not_know_are_refused() -> None:
+    with pytest.raises(ValidationError, match="per_camera names camera"):
+        EdgeSettings(cameras=["cam1"], per_camera={"cam9": {"min_box": 0.01}})
+    assert EdgeSettings(per_camera={"cam9": {"min_box": 0.01}}).per_camera["cam9"].min_box == 0.01

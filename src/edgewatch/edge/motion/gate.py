@@ -7,7 +7,8 @@ of pixels that changed by more than ``threshold`` grey levels, outside the camer
 figure. The detector then runs (:class:`DetectReason`):
 
 - on a camera's first frame (nothing to compare with), or after its picture size changed;
-- when the motion figure reaches ``min_area``;
+- when the motion figure reaches ``min_area``, against the previous frame or against the last frame the
+  detector ran on (so slow movement that stays under the threshold from one frame to the next adds up);
 - while the camera has an active track (a person standing still makes no motion but must stay tracked);
 - at least every ``interval`` seconds whatever happens (K), so a person who is still and no longer tracked
   is never missed for longer than K.
@@ -43,7 +44,7 @@ class DetectReason(StrEnum):
 class GateOptions:
     threshold: int = 20
     min_area: float = 0.002
-    interval: float = 5.0
+    interval: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class GateDecision:
 class _CameraState:
     lock: threading.Lock
     previous: np.ndarray | None = None
+    reference: np.ndarray | None = None  # the grid of the last frame the detector ran on
     last_detect: float | None = None
     masks: tuple[tuple[tuple[float, float], ...], ...] = ()
     unmasked: np.ndarray | None = None  # boolean grid: where motion counts
@@ -117,8 +119,11 @@ class MotionGate:
             if previous is None or previous.shape != grid.shape:
                 motion, reason = 1.0, DetectReason.FIRST
             else:
-                moving = (np.abs(grid - previous) >= self.options.threshold) & state.unmasked
-                motion = float(moving.sum()) / max(1, int(state.unmasked.sum()))
+                motion = self._moving(grid, previous, state.unmasked)
+                if state.reference is not None and state.reference.shape == grid.shape:
+                    # Slow movement (someone creeping) stays under the threshold frame to frame, but adds
+                    # up against the last frame the detector saw.
+                    motion = max(motion, self._moving(grid, state.reference, state.unmasked))
                 reason = None
                 if motion >= self.options.min_area:
                     reason = DetectReason.MOTION
@@ -127,5 +132,9 @@ class MotionGate:
                 elif state.last_detect is None or now - state.last_detect >= self.options.interval:
                     reason = DetectReason.INTERVAL
             if reason is not None:
-                state.last_detect = now
+                state.last_detect, state.reference = now, grid
             return GateDecision(reason, motion)
+
+    def _moving(self, grid: np.ndarray, other: np.ndarray, unmasked: np.ndarray) -> float:
+        moving = (np.abs(grid - other) >= self.options.threshold) & unmasked
+        return float(moving.sum()) / max(1, int(unmasked.sum()))
