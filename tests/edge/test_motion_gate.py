@@ -89,7 +89,7 @@ def test_slow_movement_below_the_frame_to_frame_threshold_adds_up_against_the_la
 
     gate = MotionGate(GateOptions(interval=1000))
     decisions = [gate.decide("cam1", creeper(2 * i), now=float(i)) for i in range(20)]
-    frame_to_frame = MotionGate(GateOptions(interval=1000))._moving  # noqa: SLF001 - the bare comparison
+    frame_to_frame = MotionGate(GateOptions(interval=1000))._moving
     assert decisions[0].reason is DetectReason.FIRST
     caught = [i for i, d in enumerate(decisions) if d.reason is DetectReason.MOTION]
     assert caught, "a creeping person must reach the detector without waiting for K"
