@@ -58,6 +58,9 @@ class ProcessedFrame:
     motion: float | None = None
     #: detections dropped by the camera's masks, min_box or require_zone, by reason
     ignored: dict[str, int] = field(default_factory=dict)
+    #: the size the detector's input was decoded at, and whether a full-size decode (for crops) followed
+    detect_size: tuple[int, int] = (0, 0)
+    decoded_full: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,14 +121,17 @@ class FrameProcessor:
             else:
                 ignored[placement.reason] = ignored.get(placement.reason, 0) + 1
         persons: list[PersonCrop] = []
+        decoded_full = small.size == (width, height)
         if kept:
-            full = small if small.size == (width, height) else load_image(jpeg)
+            full = small if decoded_full else load_image(jpeg)
+            decoded_full = True
             persons = [self._crop(full, box, zone) for box, zone in kept]
         cropped = time.perf_counter()
         return ProcessedFrame(
             persons=persons, width=width, height=height,
             decode_ms=(decoded - started) * 1000, inference_ms=(detected - decoded) * 1000,
             crop_ms=(cropped - detected) * 1000, reason=reason, motion=motion, ignored=ignored,
+            detect_size=small.size, decoded_full=decoded_full,
         )
 
     def _draft_size(self, width: int, height: int) -> tuple[int, int]:

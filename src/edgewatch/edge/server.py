@@ -357,7 +357,7 @@ class EdgeNode:
     async def _gated(self, item: QueuedFrame, result: GatedFrame) -> None:
         frame = item.frame
         self.metrics.frames_gated.labels(frame.camera_id).inc()
-        log.debug("frame_gated", trace_id=frame.trace_id, camera_id=frame.camera_id, seq=frame.seq,
+        log.info("frame_gated", trace_id=frame.trace_id, camera_id=frame.camera_id, seq=frame.seq,
                   motion=round(result.motion, 5), gate_ms=round(result.gate_ms, 3))
         await self._ack(item, FrameStatus.GATED, detail="no motion, no active track: detector not run")
 
