@@ -133,6 +133,13 @@ class AlarmSettings(ReconnectSettings):
         default=True, description="webhook bodies carry the frame and crop JPEGs base64-encoded"
     )
 
+    @field_validator("snapshot_dir")
+    @classmethod
+    def _a_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError(f"{value} exists and is not a folder")
+        return value
+
 
 class EdgeSettings(NodeSettings):
     """An edge node: receives frames, detects persons off the event loop, raises alarms."""
