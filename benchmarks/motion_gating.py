@@ -161,7 +161,9 @@ def phase2(mode: str, feed: Feed, detector: object, k: float, cameras: int, seco
     """Real time: ``cameras`` cameras at 1 fps, staggered, onto ``workers`` threads (the edge's pool)."""
     processor = make_processor(mode, detector, k)
     cams = [Camera() for _ in range(cameras)]
-    offsets = [(i * 97) % len(feed.frames) for i in range(cameras)]
+    # Each camera replays its own stretch of the feed, spread evenly so every mode sees its share of visits.
+    n = len(feed.frames)
+    offsets = [(i * n // cameras + n // 12) % n for i in range(cameras)]
     latencies: list[float] = []
     gated = [0]
     lock = threading.Lock()
