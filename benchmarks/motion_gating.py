@@ -214,7 +214,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=600, help="length of the feed at 1 fps")
     parser.add_argument("--modes", default="old,decode,new")
     parser.add_argument("--no-motion-gate", action="store_true", help="leave out the gated mode")
-    parser.add_argument("--k", type=float, default=5.0, help="detector runs at least every K s")
+    parser.add_argument("--k", type=float, default=10.0, help="detector runs at least every K s")
     parser.add_argument("--cameras", type=int, default=6, help="phase 2: cameras of the old mode")
     parser.add_argument("--factor", type=int, default=4, help="phase 2: the new mode gets this many times more")
     parser.add_argument("--seconds", type=float, default=40, help="phase 2: real-time seconds per mode (0: skip)")
