@@ -3,8 +3,8 @@
 libjpeg-turbo (through Pillow's ``Image.draft``) can decode at 1/2, 1/4 or 1/8 scale by skipping high DCT
 frequencies: far cheaper than a full decode plus a resize (``benchmarks/jpeg_decode.py``: a 1280x720 frame
 in 0.9 ms at 1/4 against 3.0 ms full, CPU time). OpenCV's full decode is about 2x faster than Pillow's, but
-its scaled decodes are no faster than Pillow's, and OpenCV would add ~60 MB to the edge image, so the edge
-decodes with Pillow only.
+its scaled decodes are no faster than Pillow's, and OpenCV (162 MB installed) would put the edge image over
+its 400 MB budget, so the edge decodes with Pillow only.
 
 Everything goes through :func:`load_image`, so a shared loader with pixel limits (``edgewatch.imaging``)
 can replace its body in one place.
