@@ -61,5 +61,9 @@ class Confirmation:
             del self._cameras[camera_id]
         return seen_set & cam.confirmed, newly
 
+    def is_confirmed(self, camera_id: str, track_id: int) -> bool:
+        cam = self._cameras.get(camera_id)
+        return cam is not None and track_id in cam.confirmed
+
     def forget(self, camera_id: str) -> None:
         self._cameras.pop(camera_id, None)

@@ -116,7 +116,8 @@ class VerificationService:
         tracker = self._trackers.setdefault(frame.camera_id, IouTracker(max_age=self.settings.track_max_age))
         tracked = tracker.update([p.box for p in persons], now)
         for track_id in tracker.expired:
-            self.events.publish(TrackLeft(frame.site_id, frame.camera_id, track_id))
+            if self.confirmation.is_confirmed(frame.camera_id, track_id):  # unconfirmed ones never appeared
+                self.events.publish(TrackLeft(frame.site_id, frame.camera_id, track_id))
         confirmed, newly = self.confirmation.update(
             frame.camera_id, [t.track_id for t in tracked], tracker.expired)
         for person, tracked_person in zip(persons, tracked, strict=True):
