@@ -113,6 +113,17 @@ class CameraSettings(ReconnectSettings):
         default=2, ge=1, le=64, description="frames sent but not yet acknowledged before the camera waits"
     )
     max_frames: int | None = Field(default=None, ge=1, description="stop after sending this many frames")
+    # -- camera sources and health (issue 10)
+    source_timeout: float = Field(
+        default=10.0, gt=0, le=300,
+        description="seconds a live source (stream, webcam) may send nothing before it is reopened; also "
+        "FFmpeg's open/read timeout",
+    )
+    health_window: float = Field(
+        default=30.0, gt=0,
+        description="/healthz on the metrics port is 200 only while connected and a frame was processed by "
+        "the edge within this many seconds (at least 3 frame periods)",
+    )
 
 
 class AlarmSettings(ReconnectSettings):
@@ -124,6 +135,27 @@ class AlarmSettings(ReconnectSettings):
     site_id: Identifier = Field(default="site1", description="the site whose alarms this node receives")
     webhook_url: str | None = Field(default=None, description="also POST every alarm as JSON to this URL")
     webhook_timeout: float = Field(default=5.0, gt=0, description="webhook request timeout, seconds")
+
+    # -- MQTT alarm listening and signed webhooks (issue 13; edgewatch.integrations) -----------------------
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key signing every webhook POST (give it via the environment)"
+    )
+    webhook_secret_file: Path | None = Field(default=None, description="file holding the webhook signing key")
+    mqtt_url: str | None = Field(
+        default=None,
+        description="listen for the site's alarms on this MQTT broker (mqtt://host:1883 or mqtts://host:8883) "
+        "instead of the edge's Socket.IO",
+    )
+    mqtt_username: str | None = Field(default=None, description="MQTT user name")
+    mqtt_password: SecretStr | None = Field(
+        default=None, description="MQTT password (give it via the environment, or use mqtt_password_file)"
+    )
+    mqtt_password_file: Path | None = Field(default=None, description="file holding the MQTT password")
+    mqtt_ca_file: Path | None = Field(default=None, description="CA certificate(s) to verify the broker (TLS)")
+    mqtt_topic_prefix: str = Field(
+        default="edgewatch", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
+        description="topic prefix the edge publishes under",
+    )
 
     # ---- alarm snapshots (issue 12) ----
     snapshot_dir: Path | None = Field(
@@ -168,7 +200,11 @@ class EdgeSettings(NodeSettings):
         default=1, ge=1, le=100, description="frames buffered per camera (newest wins; older ones dropped)"
     )
     crop_padding: float = Field(default=0.1, ge=0, le=1, description="margin around person crops")
-    cloud_url: str | None = Field(default=None, description="cloud service URL (persons unverified when unset)")
+    cloud_url: str | None = Field(
+        default=None,
+        description="cloud service URL, or several cloud replicas' URLs separated by commas (requests go round "
+        "robin, a retry moves to another replica); persons unverified when unset",
+    )
     cloud_token: SecretStr | None = Field(default=None, description="bearer token for the cloud service")
     cloud_timeout: float = Field(default=5.0, gt=0, description="timeout of one cloud request, seconds")
     cloud_concurrency: int = Field(default=4, ge=1, le=64, description="cloud requests in flight at once")
@@ -191,6 +227,35 @@ class EdgeSettings(NodeSettings):
     )
     alarm_resend_interval: float = Field(
         default=5.0, gt=0, description="seconds between re-sends of an unacknowledged alarm"
+    )
+    # -- health checks (issue 10)
+    cloud_probe_interval: float = Field(
+        default=10.0, gt=0, description="seconds between checks of the cloud's /readyz, shown in the edge's /readyz"
+    )
+
+    # -- MQTT and Home Assistant discovery (issue 13; edgewatch.integrations.mqtt) -------------------------
+    mqtt_url: str | None = Field(
+        default=None,
+        description="publish alarms, tracks and camera state to this MQTT broker (mqtt://host:1883 or "
+        "mqtts://host:8883; off when unset)",
+    )
+    mqtt_username: str | None = Field(default=None, description="MQTT user name")
+    mqtt_password: SecretStr | None = Field(
+        default=None, description="MQTT password (give it via the environment, or use mqtt_password_file)"
+    )
+    mqtt_password_file: Path | None = Field(default=None, description="file holding the MQTT password")
+    mqtt_ca_file: Path | None = Field(default=None, description="CA certificate(s) to verify the broker (TLS)")
+    mqtt_topic_prefix: str = Field(
+        default="edgewatch", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
+        description="first levels of every topic this edge publishes",
+    )
+    mqtt_node_id: Identifier = Field(
+        default="edge1", description="this edge's name on MQTT: availability topic, Home Assistant unique ids"
+    )
+    mqtt_discovery: bool = Field(default=True, description="publish Home Assistant MQTT discovery configs")
+    mqtt_discovery_prefix: str = Field(
+        default="homeassistant", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
+        description="Home Assistant's discovery prefix",
     )
 
     # ---- zones, masks, confirmation, motion gating (issue 12; README "Fewer false alarms") ----
@@ -263,6 +328,21 @@ class CloudSettings(NodeSettings):
         default=80.0, ge=0, le=100, description="Rekognition FaceMatchThreshold (percent)"
     )
     aws_region: str | None = Field(default=None, description="AWS region (boto3's default chain when unset)")
+    # ---- shared face store (replicas) ----
+    db_url: SecretStr | None = Field(
+        default=None,
+        description="local backend: PostgreSQL URL (postgresql://user:pass@host/db) shared by cloud replicas, "
+        "instead of the SQLite db_path; a secret (environment or file only)",
+    )
+    db_refresh_interval: float = Field(
+        default=2.0, gt=0, le=60,
+        description="seconds between the replica's checks of the shared store (changes also arrive by NOTIFY)",
+    )
+    shutdown_timeout: float = Field(
+        default=20.0, ge=0, le=300,
+        description="on SIGTERM, seconds to finish requests in flight before closing them (keep it below the "
+        "orchestrator's grace period: Kubernetes' default is 30)",
+    )
 
     @field_validator("db_path")
     @classmethod

@@ -50,5 +50,5 @@ def main(args: argparse.Namespace) -> int:
              db_path=str(settings.db_path) if settings.backend == "local" else None,
              collection_id=settings.collection_id if settings.backend == "rekognition" else None)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                lifespan="on", timeout_graceful_shutdown=5)
+                lifespan="on", timeout_graceful_shutdown=settings.shutdown_timeout)
     return 0

@@ -33,6 +33,13 @@ def main(args: argparse.Namespace) -> int:
 
     configure_logging("edge", settings.log_dir, settings.log_level)
     log = get_logger("edgewatch.edge")
+    from edgewatch.integrations.mqtt.broker import broker_config
+
+    try:
+        broker_config(settings)  # a bad broker URL, CA or password file fails the start, in one line
+    except ValueError as exc:
+        sys.stderr.write(f"edgewatch edge: {exc}\n")
+        return 2
     # Load the model before listening, so a bad model path fails the start with a clear message.
     try:
         detector = create_detector(

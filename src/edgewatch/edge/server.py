@@ -32,12 +32,14 @@ from starlette.routing import Route
 from edgewatch.config import EdgeSettings
 from edgewatch.edge.alarm_dispatch import AlarmDispatcher, site_room
 from edgewatch.edge.alarm_store import AlarmStore
+from edgewatch.edge.cloud_health import CloudProbe, cloud_readiness
 from edgewatch.edge.detection import PersonDetector
 from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAnalysed, TrackedBox
 from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, GatedFrame, ProcessedFrame
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
 from edgewatch.edge.motion import GateOptions, MotionGate
 from edgewatch.edge.verification import FrameContext, VerificationService
+from edgewatch.integrations.mqtt.hook import MqttHook
 from edgewatch.protocol import (
     MAX_FRAME_BYTES,
     AlarmAck,
@@ -96,6 +98,8 @@ class EdgeNode:
         self.store: AlarmStore | None = None
         self.dispatcher: AlarmDispatcher | None = None
         self.verification: VerificationService | None = None
+        self.cloud_probe: CloudProbe | None = None  # reachability of the cloud, for /readyz
+        self.mqtt = MqttHook(settings, self.events, self.metrics.registry)  # off unless settings.mqtt_url
         self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="edge-detect")
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -132,10 +136,15 @@ class EdgeNode:
             self._spawn(self._work(), f"detect-worker-{index}")
         self._spawn(self._check_timeouts(), "verify-timeouts")
         self._spawn(self.dispatcher.resend_forever(), "alarm-resend")
+        if s.cloud_url:
+            self.cloud_probe = CloudProbe(s.cloud_url, s.cloud_probe_interval, min(3.0, s.cloud_timeout))
+            self._spawn(self.cloud_probe.run(), "cloud-probe")
+        self.mqtt.start(self._spawn)
         log.info("edge_started", sites=s.sites, cameras=s.cameras or "any", workers=s.workers,
                  detector=s.detector, input_size=s.input_size, cloud_url=s.cloud_url, alarm_db=str(s.alarm_db))
 
     async def stop(self) -> None:
+        await self.mqtt.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -180,9 +189,15 @@ class EdgeNode:
         return JSONResponse({"status": "ok"})
 
     async def _readyz(self, _request: Request) -> Response:
-        if self.status.ready:
-            return JSONResponse({"status": "ready", "detector": self.status.detector})
-        body = {"status": "failed" if self.status.error else "loading", "error": self.status.error}
+        if self.status.ready:  # a cloud in trouble degrades the edge but never stops it serving frames
+            cloud_client = self.verification.cloud if self.verification is not None else None
+            breaker = await cloud_client.breaker_state() if cloud_client is not None else None
+            cloud = await cloud_readiness(self.cloud_probe, breaker)
+            status = "ready" if cloud["status"] in ("ok", "not_configured") else "degraded"
+            return JSONResponse({"status": status, "detector": self.status.detector, "cloud": cloud,
+                                 **self.mqtt.readiness()})
+        body = {"status": "failed" if self.status.error else "loading", "error": self.status.error,
+                **self.mqtt.readiness()}
         return JSONResponse(body, status_code=503)
 
     async def _metrics(self, _request: Request) -> Response:
@@ -209,18 +224,15 @@ class EdgeNode:
             hello = decode(Hello, auth)
         except ProtocolError as exc:
             log.warning("client_refused", sid=sid, reason=f"bad hello: {exc}")
-            raise socketio.exceptions.ConnectionRefusedError(refusal(RefusalCode.BAD_HELLO, f"bad hello: {exc}")) from None
+            raise refuse(RefusalCode.BAD_HELLO, f"bad hello: {exc}") from None
         if hello.site_id not in self.settings.sites:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown site")
-            raise socketio.exceptions.ConnectionRefusedError(refusal(
-                RefusalCode.UNKNOWN_SITE,
-                f"unknown site {hello.site_id!r}: this edge serves {', '.join(self.settings.sites)}",
-            ))
+            raise refuse(RefusalCode.UNKNOWN_SITE,
+                         f"unknown site {hello.site_id!r}: this edge serves {', '.join(self.settings.sites)}")
         cameras = self.settings.cameras
         if hello.role is NodeRole.CAMERA and cameras and hello.node_id not in cameras:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown camera")
-            raise socketio.exceptions.ConnectionRefusedError(
-                refusal(RefusalCode.UNKNOWN_CAMERA, f"unknown camera {hello.node_id!r}"))
+            raise refuse(RefusalCode.UNKNOWN_CAMERA, f"unknown camera {hello.node_id!r}")
         await self.sio.save_session(sid, {"hello": hello})
         log.info("client_connected", sid=sid, role=hello.role.value, node_id=hello.node_id, site_id=hello.site_id)
         if hello.role is NodeRole.CAMERA:
@@ -399,6 +411,12 @@ class EdgeNode:
                 await self.verification.check_timeouts()
             except Exception:  # keep checking: a missed timeout would be a silently dropped person
                 log.exception("timeout_check_failed")
+
+
+def refuse(code: RefusalCode, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    """The exception that refuses a connection with a machine-readable code: python-socketio sends the
+    client ``{"message": message, "data": {"code", "message"}}`` (a single argument would be stringified)."""
+    return socketio.exceptions.ConnectionRefusedError(message, refusal(code, message))
 
 
 def create_app(settings: EdgeSettings, detector: DetectorSource, metrics: EdgeMetrics | None = None) -> Any:
