@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "scene": "edgewatch.sim.scene_command",
     "collect": "edgewatch.report.collect_command",
     "report": "edgewatch.report.command",
+    "operators": "edgewatch.console.command",
 }
 
 

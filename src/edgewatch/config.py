@@ -257,6 +257,11 @@ class EdgeSettings(NodeSettings):
         default="homeassistant", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
         description="Home Assistant's discovery prefix",
     )
+    # ---- web console (issue 11) ----
+    operators_file: Path | None = Field(
+        default=None, description="operator accounts of the web console at /console (no console when unset; "
+        "manage with `edgewatch operators`)"
+    )
 
     # ---- zones, masks, confirmation, motion gating (issue 12; README "Fewer false alarms") ----
     per_camera: Annotated[dict[Identifier, CameraView], BeforeValidator(_json_object)] = Field(
@@ -342,6 +347,11 @@ class CloudSettings(NodeSettings):
         default=20.0, ge=0, le=300,
         description="on SIGTERM, seconds to finish requests in flight before closing them (keep it below the "
         "orchestrator's grace period: Kubernetes' default is 30)",
+    )
+    # ---- web console (issue 11) ----
+    operators_file: Path | None = Field(
+        default=None, description="operator accounts of the web console at /console (no console when unset; "
+        "manage with `edgewatch operators`)"
     )
 
     @field_validator("db_path")

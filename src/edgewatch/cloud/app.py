@@ -231,4 +231,8 @@ def create_app(settings: CloudSettings, backend: Backend | None = None) -> Any:
 
     guarded = Guard(app, token, body_limit, on_reject=lambda code: metrics.errors.labels(code).inc())
     guarded.fastapi = app  # type: ignore[attr-defined]  # for tests and tools that want the inner app
+    if settings.operators_file is not None:  # the operators' web console at /console (cloud/console)
+        from edgewatch.cloud.console import with_console
+
+        return with_console(guarded, settings, service)
     return guarded

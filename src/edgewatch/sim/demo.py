@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from edgewatch.sim.console_login import create_console_login
 from edgewatch.sim.scene import KNOWN_ASSET, KNOWN_NAME, asset_path, default_script, write_scene
 from edgewatch.sim.supervisor import NodeFailed, Supervisor
 
@@ -135,6 +136,8 @@ class Demo:
         self.say(f"edgewatch demo: {o.cameras} camera(s) at {o.fps:g} fps for {o.duration:g} s; run folder {self.run_dir}")
         sources = self.sources()
         common = ["--log-dir", str(self.log_dir)]
+        login = create_console_login(self.run_dir)
+        console = ["--operators-file", str(login.operators_file)]  # the web consoles of the edge and the cloud
         # The secret travels in the environment, never on a command line: argv is readable by every local
         # user through ps, and argparse would take a token that starts with "-" for an option.
         secrets_env = {"EDGEWATCH_TOKEN": token, "EDGEWATCH_CLOUD_TOKEN": token}
@@ -147,12 +150,12 @@ class Demo:
                 nodes.nodes.remove(enrol)
                 origin = "the bundled photo" if not o.known else f"{len(photos)} photo(s)"
                 self.say(f"cloud: known person '{name}' enrolled from {origin}")
-            cloud = nodes.start("cloud", ["cloud", "--port", str(cloud_port), "--db-path", str(db), *common])
+            cloud = nodes.start("cloud", ["cloud", "--port", str(cloud_port), "--db-path", str(db), *common, *console])
             nodes.wait_ready(cloud, f"{cloud_url}/readyz")
             edge = nodes.start("edge", [
                 "edge", "--port", str(edge_port), "--sites", o.site_id, "--cloud-url", cloud_url,
                 "--workers", str(o.workers), "--alarm-db", str(self.run_dir / "alarms.db"),
-                *common,
+                *common, *console,
             ])
             nodes.wait_ready(edge, f"{edge_url}/readyz")
             nodes.start("alarm", ["alarm", "--edge-url", edge_url, "--site-id", o.site_id, "--node-id", "alarm1",
@@ -164,6 +167,9 @@ class Demo:
                     "--source", source, "--fps", str(o.fps), "--loop", *common,
                 ])
             self.say(f"started cloud {cloud_url}, edge {edge_url}, alarm node and {o.cameras} camera(s)")
+            # Shown once, here on the user's screen (the demo's stdout is not a log); kept in a 0600 file.
+            self.say(f"console: site {edge_url}/console/  cloud {cloud_url}/console/  login {login.name} / "
+                     f"{login.password}  (also in {login.password_file})")
             follower = LogFollower(self.log_dir)
             started = time.monotonic()
             try:
