@@ -50,8 +50,8 @@ def test_webhook_body_carries_both_pictures_and_their_sizes() -> None:
 def test_a_snapshot_dir_that_is_a_file_is_refused_with_one_line(tmp_path: Path) -> None:
     file = tmp_path / "not-a-folder"
     file.write_text("x")
-    with pytest.raises(SettingsError, match="not a folder"):
+    with pytest.raises(SettingsError, match="a folder is needed"):
         load_settings(AlarmSettings, None, snapshot_dir=str(file))
     done = subprocess.run([sys.executable, "-m", "edgewatch", "alarm", "--snapshot-dir", str(file)],
                           capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 2 and "not a folder" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "a folder is needed" in done.stderr and "Traceback" not in done.stderr

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgewatch.cli_support import add_settings_options, settings_from_args
+from edgewatch.cli_support import add_settings_options, listen_socket, settings_from_args
 from edgewatch.config import EdgeSettings
 
 
@@ -50,11 +50,12 @@ def main(args: argparse.Namespace) -> int:
         log.error("detector_failed", error=str(exc))
         sys.stderr.write(f"edgewatch edge: cannot load the {settings.detector} detector: {exc}\n")
         return 2
+    sock = listen_socket(settings.host, settings.port)  # port in use: one line, exit 2 (UserError)
     app = create_app(settings, detector)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
                             timeout_graceful_shutdown=5)
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock])
     except OSError as exc:
         log.error("edge_failed", error=str(exc))
         sys.stderr.write(f"edgewatch edge: {exc}\n")
