@@ -113,6 +113,18 @@ CASES = [
     Case("report", ("afile",), "afile is not a directory"),
     Case("report", ("adir",), "no *.jsonl log files"),
     Case("report", ("logs", "--out", "afile"), "afile is a file"),
+    # operators (console logins)
+    Case("operators", ("--file", "adir", "list"), "operators file adir is not readable"),
+    Case("operators", ("--file", "latin1.toml", "list"), "operators file latin1.toml is not readable"),
+    Case("operators", ("--file", "missing.json", "remove", "bob"), "no operator 'bob'"),
+    Case("operators", ("--file", "ops.json", "add"), "the following arguments are required"),
+    # wan (link shaping proxy)
+    Case("wan", ("--link", "edge-cloud", "--listen", "notaport", "--target", "127.0.0.1:9", "--conditions", "1ms"),
+         "expected HOST:PORT"),
+    Case("wan", ("--link", "edge-cloud", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9", "--conditions",
+                 "fast"), "bad delay 'fast'"),
+    Case("wan", ("--link", "edge-cloud", "--listen", "127.0.0.1:" + PORT_IN_USE, "--target", "127.0.0.1:9",
+                 "--conditions", "150+-20ms"), "address already in use"),
 ]
 
 
