@@ -108,6 +108,13 @@ CASES = [
     # collect
     Case("collect", ("--out", "afile", "--from-dir", "adir"), "afile is a file"),
     Case("collect", ("--out", "gathered", "--from-dir", "missing"), "missing", may_write=True),
+    # credentials, tls (issue 9)
+    Case("credentials", ("list", "--file", "latin1.toml"), "not UTF-8 text"),
+    Case("credentials", ("issue", "--file", "adir", "--role", "camera", "--site", "site1", "--id", "cam1"),
+         "adir is a directory"),
+    Case("credentials", ("revoke", "--file", "creds.json", "--site", "bad site", "--id", "cam1"), "site_id"),
+    Case("tls", ("init", "--dir", "afile"), "afile"),
+    Case("tls", ("init", "--dir", "tls", "--hosts", ","), "at least one host"),
     # report
     Case("report", ("missing",), "missing is not a directory"),
     Case("report", ("afile",), "afile is not a directory"),

@@ -57,6 +57,9 @@ class EdgeMetrics:
         self.alarm_delivery = Histogram("edgewatch_edge_alarm_delivery_seconds", "Alarm raised to first ack",
                                         buckets=LATENCY_BUCKETS, registry=r)
         self.alarms_pending = Gauge("edgewatch_edge_alarms_pending", "Alarms not yet acknowledged", registry=r)
+        # node credentials (issue 9): refused connections by refusal code (a bounded label set)
+        self.clients_refused = Counter("edgewatch_edge_clients_refused", "Socket.IO connections refused",
+                                       ["code"], registry=r)
         # motion gating, masks and zones (issue 12)
         self.frames_gated = Counter("edgewatch_edge_frames_gated", "Frames the motion gate kept from the detector",
                                     ["camera"], registry=r)
