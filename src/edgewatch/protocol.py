@@ -141,6 +141,7 @@ class FrameStatus(StrEnum):
     PROCESSED = "processed"
     DROPPED = "dropped"  # replaced in the buffer by a newer frame before a worker took it
     FAILED = "failed"  # could not be decoded or detection raised
+    GATED = "gated"  # no motion, no active track, detector not due: the detector did not run on it
 
 
 class FrameAck(Message):
@@ -168,6 +169,12 @@ class AlarmEvent(Message):
     track_id: int | None = None
     detail: str = Field(default="", max_length=1000)
     snapshot_jpeg: bytes | None = Field(default=None, max_length=MAX_FRAME_BYTES)
+    # zones and annotated snapshots (issue 12)
+    zone: Identifier | None = Field(default=None, description="the camera zone the person stood in")
+    frame_jpeg: bytes | None = Field(
+        default=None, max_length=MAX_FRAME_BYTES,
+        description="the full frame with the person's box drawn and the zone named (snapshot_jpeg: the crop)",
+    )
 
 
 class AlarmAck(Message):

@@ -167,6 +167,17 @@ def test_snapshot_of_a_stored_alarm_is_served(edge, client) -> None:
     assert client.get("/console/alarms/unknown-id/snapshot.jpg").status_code == 404
 
 
+def test_an_alarm_with_an_annotated_frame_shows_the_frame(edge, client) -> None:
+    node, _ = edge
+    frame = (ASSETS / "astronaut.jpg").read_bytes()  # stands for the frame with the box and zone drawn
+    event = AlarmEvent(site_id="site1", camera_id="cam1", trace_id=new_trace_id(), reason=AlarmReason.UNVERIFIED,
+                       track_id=2, zone="door", snapshot_jpeg=(ASSETS / "grace_hopper.jpg").read_bytes(),
+                       frame_jpeg=frame)
+    assert node.store is not None and node.store.add(event)
+    login(client)
+    assert client.get(f"/console/alarms/{event.event_id}/snapshot.jpg").content == frame
+
+
 def test_live_streams_are_released_when_browsers_leave(edge, client) -> None:
     from edgewatch.edge.console.app import MAX_STREAMS
 

@@ -118,7 +118,9 @@ async def test_a_person_at_a_camera_reaches_home_assistant(broker, serve, detect
     assert [a["event_id"] for a in alarms] == [stored[0]["event_id"]]
     alarm = alarms[0]
     assert alarm["reason"] == "unverified" and alarm["camera_id"] == "cam1" and alarm["site_id"] == "site1"
-    assert alarm["snapshot_bytes"] == len(snapshot) and alarm["raised_at_iso"].endswith("Z")
+    # The image entity shows the annotated full frame (issue 12); the crop's size is reported beside it.
+    assert alarm["frame_bytes"] == len(snapshot) and alarm["snapshot_bytes"] > 0
+    assert alarm["raised_at_iso"].endswith("Z")
     assert last_alarm["event_id"] == alarm["event_id"] and last_alarm["reason"] == "unverified"  # value_template
     event_entity = by_kind[("event", "site1_alarm")]
     assert event_entity["state_topic"] == f"{SITE}/alarm" and alarm["event_type"] in event_entity["event_types"]

@@ -2,7 +2,8 @@
 
 The webhook body is the alarm event as JSON *without* the snapshot bytes (a snapshot may weigh megabytes
 and most receivers - chat, paging, home automation - want the facts); ``snapshot_bytes`` says whether the
-edge attached one and how large it was. Failures are retried a few times with backoff, then logged;
+edge attached one and how large it was (``frame_bytes`` likewise for the annotated frame); with
+``webhook_snapshots`` (the default) both pictures come along base64-encoded. Failures are retried a few times with backoff, then logged;
 they never stop the node.
 
 With a secret (``webhook_secret`` / ``webhook_secret_file``) every POST is signed: the
@@ -15,6 +16,7 @@ retry may produce.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 import time
@@ -35,7 +37,9 @@ def alarm_line(event: AlarmEvent) -> str:
     when = datetime.fromtimestamp(event.raised_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     track = f" track {event.track_id}" if event.track_id is not None else ""
     detail = f": {event.detail}" if event.detail else ""
-    return f"ALARM {event.reason} {event.site_id}/{event.camera_id} {when}{track}{detail} (event {event.event_id})"
+    zone = f" zone {event.zone}" if event.zone else ""
+    return (f"ALARM {event.reason} {event.site_id}/{event.camera_id}{zone} {when}{track}{detail} "
+            f"(event {event.event_id})")
 
 
 class ConsoleAction:
@@ -50,10 +54,17 @@ class ConsoleAction:
         stream.flush()
 
 
-def webhook_body(event: AlarmEvent, node_id: str) -> dict[str, Any]:
-    """The JSON a webhook receives: every event field except the snapshot bytes."""
-    body = event.model_dump(mode="json", exclude={"snapshot_jpeg"})
+def webhook_body(event: AlarmEvent, node_id: str, *, snapshots: bool = False) -> dict[str, Any]:
+    """The JSON a webhook receives: every event field except the snapshot bytes, whose sizes are given.
+    With ``snapshots`` the pictures come along base64-encoded: ``frame_jpeg_base64`` (full frame, box
+    drawn, zone named) and ``snapshot_jpeg_base64`` (the crop sent to the cloud)."""
+    body = event.model_dump(mode="json", exclude={"snapshot_jpeg", "frame_jpeg"})
     body["snapshot_bytes"] = len(event.snapshot_jpeg) if event.snapshot_jpeg is not None else None
+    body["frame_bytes"] = len(event.frame_jpeg) if event.frame_jpeg is not None else None
+    if snapshots:
+        for name in ("frame_jpeg", "snapshot_jpeg"):
+            data = getattr(event, name)
+            body[f"{name}_base64"] = base64.b64encode(data).decode("ascii") if data is not None else None
     body["node_id"] = node_id
     return body
 
@@ -63,7 +74,7 @@ class WebhookAction:
 
     def __init__(
         self, url: str, node_id: str, timeout: float = 5.0, attempts: int = 3, backoff: float = 0.5,
-        on_failure: Any = None, secret: bytes | None = None,
+        on_failure: Any = None, secret: bytes | None = None, snapshots: bool = False,
     ) -> None:
         parsed = httpx.URL(url)
         if parsed.scheme not in ("http", "https") or not parsed.host:
@@ -74,10 +85,12 @@ class WebhookAction:
         self.backoff = backoff
         self.on_failure = on_failure
         self._secret = secret
+        self.snapshots = snapshots
         self.client = httpx.AsyncClient(timeout=timeout)
 
     async def __call__(self, event: AlarmEvent) -> bool:
-        body = json.dumps(webhook_body(event, self.node_id), separators=(",", ":")).encode("utf-8")
+        body = json.dumps(webhook_body(event, self.node_id, snapshots=self.snapshots),
+                          separators=(",", ":")).encode("utf-8")
         delay = self.backoff
         for attempt in range(1, self.attempts + 1):
             started = time.monotonic()

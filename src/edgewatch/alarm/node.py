@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 from edgewatch.alarm.actions import ConsoleAction, WebhookAction
+from edgewatch.alarm.snapshots import SnapshotFolderAction
 from edgewatch.camera.link import EdgeLink
 from edgewatch.config import AlarmSettings
 from edgewatch.integrations.webhooks import read_secret
@@ -75,8 +76,11 @@ class AlarmNode:
                 webhook_backoff, on_failure=self.metrics.webhook_failures.inc,
                 secret=read_secret(settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
                                    settings.webhook_secret_file, "webhook_secret"),
+                snapshots=settings.webhook_snapshots,
             )
             self._actions.append(self.webhook)
+        if settings.snapshot_dir is not None:
+            self._actions.append(SnapshotFolderAction(settings.snapshot_dir))
         if on_alarm is not None:
             self._actions.append(on_alarm)
         self._tasks: set[asyncio.Task[Any]] = set()

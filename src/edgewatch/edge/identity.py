@@ -44,10 +44,16 @@ class IdentityOptions:
 
 @dataclass(frozen=True, slots=True)
 class CropCandidate:
+    """A person crop, with what an alarm snapshot needs: the frame it was cut from (shared bytes, not a
+    copy), the person's box in that frame's pixels and the zone the person stood in."""
+
     jpeg: bytes
     quality: float
     trace_id: str
     seen_at: float
+    frame_jpeg: bytes | None = None
+    box: tuple[float, float, float, float] | None = None
+    zone: str | None = None
 
 
 @dataclass(slots=True)
@@ -69,6 +75,8 @@ class TrackIdentity:
     errors: int = 0
     name: str | None = None
     best: CropCandidate | None = None
+    #: the last zone the track was seen in (None: never in a zone)
+    zone: str | None = None
     alarmed: set[AlarmReason] = field(default_factory=set)
 
     @property
@@ -83,6 +91,8 @@ class AlarmDecision:
     detail: str
     trace_id: str
     snapshot: bytes | None
+    #: the crop behind the decision (its frame, box and zone make the alarm's annotated snapshot)
+    crop: CropCandidate | None = None
 
 
 def crop_quality(crop_gray: np.ndarray) -> float:
@@ -118,6 +128,8 @@ class IdentityBook:
             track = TrackIdentity(camera_id, site_id, track_id, now, now, crop.trace_id)
             self._tracks[track.key] = track
         track.last_seen = now
+        if crop.zone is not None:
+            track.zone = crop.zone
         if track.best is None or crop.quality >= track.best.quality:
             track.best = crop
         return track
@@ -171,7 +183,7 @@ class IdentityBook:
         best = max((f.similarity or 0.0 for f in result.faces), default=0.0)
         return [AlarmDecision(track, AlarmReason.INTRUDER,
                               f"face not recognised (best similarity {best:.2f} < {result.threshold:.3f})",
-                              crop.trace_id, crop.jpeg)]
+                              crop.trace_id, crop.jpeg, crop)]
 
     def record_failure(self, track: TrackIdentity, crop: CropCandidate) -> None:
         """A request that got no answer: the track stays as it was (the timeout raises unverified) and
@@ -203,4 +215,4 @@ class IdentityBook:
             return []
         track.alarmed.add(AlarmReason.UNVERIFIED)
         trace = crop.trace_id if crop else track.first_trace_id
-        return [AlarmDecision(track, AlarmReason.UNVERIFIED, detail, trace, crop.jpeg if crop else None)]
+        return [AlarmDecision(track, AlarmReason.UNVERIFIED, detail, trace, crop.jpeg if crop else None, crop)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,8 +35,9 @@ from edgewatch.edge.alarm_store import AlarmStore
 from edgewatch.edge.cloud_health import CloudProbe, cloud_readiness
 from edgewatch.edge.detection import PersonDetector
 from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAnalysed, TrackedBox
-from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, ProcessedFrame
+from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, GatedFrame, ProcessedFrame
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
+from edgewatch.edge.motion import GateOptions, MotionGate
 from edgewatch.edge.node_auth import NodeAuth
 from edgewatch.edge.verification import FrameContext, VerificationService
 from edgewatch.integrations.mqtt.hook import MqttHook
@@ -197,7 +199,10 @@ class EdgeNode:
             log.error("detector_failed", error=self.status.error)
             return
         assert hasattr(detector, "detect")
-        self.processor = FrameProcessor(detector, crop_padding=self.settings.crop_padding)  # type: ignore[arg-type]
+        s = self.settings
+        gate = MotionGate(GateOptions(s.motion_threshold, s.motion_min_area, s.detect_interval)) if s.motion_gate else None
+        self.processor = FrameProcessor(detector, crop_padding=s.crop_padding,  # type: ignore[arg-type]
+                                        reduced_decode=s.reduced_decode, gate=gate)
         self.status.detector = f"{detector.name}@{detector.input_size}"  # type: ignore[union-attr]
         self.status.ready = True
         self._ready.set()
@@ -295,6 +300,8 @@ class EdgeNode:
         log.info("client_disconnected", sid=sid, role=hello.role.value, node_id=hello.node_id, site_id=hello.site_id)
         if hello.role is NodeRole.CAMERA:
             self.events.publish(CameraOffline(hello.site_id, hello.node_id))
+            if self.processor is not None and self.processor.gate is not None:
+                self.processor.gate.forget(hello.node_id)
         if hello.role is NodeRole.ALARM and self.dispatcher is not None:
             self.dispatcher.node_left(sid, hello.site_id)
 
@@ -370,9 +377,14 @@ class EdgeNode:
             frame = item.frame
             self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(frame.camera_id))
             queue_s = time.monotonic() - item.received_mono
-            assert self.processor is not None
+            assert self.processor is not None and self.verification is not None
+            work = functools.partial(
+                self.processor.process, frame.jpeg, camera_id=frame.camera_id,
+                view=self.settings.per_camera.get(frame.camera_id),
+                track_active=self.verification.track_active(frame.camera_id),
+            )
             try:
-                result = await loop.run_in_executor(self._executor, self.processor.process, frame.jpeg)
+                result = await loop.run_in_executor(self._executor, work)
             except FrameDecodeError as exc:
                 await self._failed(item, str(exc))
                 continue
@@ -391,6 +403,9 @@ class EdgeNode:
                 if not self.status.ready and self.processor is not None:
                     self.status.ready, self.status.error = True, None
                     log.info("detector_recovered")
+            if isinstance(result, GatedFrame):
+                await self._gated(item, result)
+                continue
             try:
                 await self._processed(item, queue_s, result)
             except Exception:  # tracking/verification trouble must not end this worker
@@ -402,6 +417,13 @@ class EdgeNode:
         log.warning("frame_failed", trace_id=frame.trace_id, camera_id=frame.camera_id, seq=frame.seq, error=detail)
         await self._ack(item, FrameStatus.FAILED, detail=detail[:500])
 
+    async def _gated(self, item: QueuedFrame, result: GatedFrame) -> None:
+        frame = item.frame
+        self.metrics.frames_gated.labels(frame.camera_id).inc()
+        log.info("frame_gated", trace_id=frame.trace_id, camera_id=frame.camera_id, seq=frame.seq,
+                  motion=round(result.motion, 5), gate_ms=round(result.gate_ms, 3))
+        await self._ack(item, FrameStatus.GATED, detail="no motion, no active track: detector not run")
+
     async def _processed(self, item: QueuedFrame, queue_s: float, result: ProcessedFrame) -> None:
         frame = item.frame
         m = self.metrics
@@ -410,15 +432,19 @@ class EdgeNode:
         m.inference.observe(result.inference_ms / 1000)
         if result.persons:
             m.persons.labels(frame.camera_id).inc(len(result.persons))
+        for why, count in result.ignored.items():
+            m.detections_ignored.labels(frame.camera_id, why).inc(count)
         queue_ms, inference_ms = round(queue_s * 1000, 3), round(result.inference_ms, 3)
         log.info("frame_processed", trace_id=frame.trace_id, camera_id=frame.camera_id, seq=frame.seq,
                  persons=len(result.persons), queue_ms=queue_ms, inference_ms=inference_ms,
                  decode_ms=round(result.decode_ms, 3), crop_ms=round(result.crop_ms, 3),
-                 scores=[round(p.box.score, 3) for p in result.persons])
+                 scores=[round(p.box.score, 3) for p in result.persons],
+                 zones=[p.zone for p in result.persons], ignored=result.ignored,
+                 detect_reason=result.reason and result.reason.value)
         await self._ack(item, FrameStatus.PROCESSED, persons=len(result.persons), queue_ms=queue_ms,
                         inference_ms=inference_ms)
         assert self.verification is not None
-        context = FrameContext(frame.camera_id, frame.site_id, frame.trace_id, frame.captured_at)
+        context = FrameContext(frame.camera_id, frame.site_id, frame.trace_id, frame.captured_at, frame.jpeg)
         track_ids = await self.verification.on_persons(context, result.persons)
         self.events.publish(FrameAnalysed(
             frame.site_id, frame.camera_id, frame.trace_id, frame.seq, frame.captured_at, frame.jpeg,

@@ -78,6 +78,10 @@ class IouTracker:
     def active(self) -> int:
         return len(self._tracks)
 
+    def live(self, now: float) -> int:
+        """Tracks seen within ``max_age`` of ``now`` (the ones the next ``update`` would keep)."""
+        return sum(1 for t in self._tracks if now - t.last_seen <= self.max_age)
+
     def update(self, boxes: list[PersonBox], now: float) -> list[TrackedPerson]:
         alive = [t for t in self._tracks if now - t.last_seen <= self.max_age]
         self.expired = [t.track_id for t in self._tracks if now - t.last_seen > self.max_age]

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from edgewatch.config import EdgeSettings
 from edgewatch.edge.cloud_client import CloudClient, CloudClientOptions, CloudError
+from edgewatch.edge.confirmation import Confirmation
 from edgewatch.edge.events import EventBus, TrackAppeared, TrackDecided, TrackLeft
 from edgewatch.edge.frame_processing import PersonCrop
 from edgewatch.edge.identity import (
@@ -27,6 +28,7 @@ from edgewatch.edge.identity import (
     TrackIdentity,
     TrackState,
 )
+from edgewatch.edge.snapshots import annotate, label_for
 from edgewatch.edge.tracking import IouTracker
 from edgewatch.protocol import AlarmEvent
 from edgewatch.telemetry import get_logger
@@ -45,6 +47,8 @@ class FrameContext:
     site_id: str
     trace_id: str
     captured_at: float
+    #: the frame as received, kept by reference for alarm snapshots
+    jpeg: bytes | None = None
 
 
 class VerificationService:
@@ -74,6 +78,7 @@ class VerificationService:
             )
         )
         self._trackers: dict[str, IouTracker] = {}
+        self.confirmation = Confirmation(settings.confirm_hits, settings.confirm_window)
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsent: list[AlarmEvent] = []  # alarms the sink failed to take; retried, never dropped
 
@@ -99,21 +104,36 @@ class VerificationService:
         if self.cloud is not None:
             await self.cloud.aclose()
 
+    def track_active(self, camera_id: str) -> bool:
+        """Does this camera have a live track (confirmed or not)? The motion gate then lets frames through."""
+        tracker = self._trackers.get(camera_id)
+        return tracker is not None and tracker.live(self.clock()) > 0
+
     async def on_persons(self, frame: FrameContext, persons: list[PersonCrop]) -> list[int]:
         """Track the persons of one processed frame and start the cloud requests that are due.
-        Returns the track id of each person, in order."""
+        Returns the track id of each person, in order. A track reaches the identity book (cloud requests,
+        alarms) only once confirmed (``confirm_hits`` of ``confirm_window`` frames)."""
         now = self.clock()
         tracker = self._trackers.setdefault(frame.camera_id, IouTracker(max_age=self.settings.track_max_age))
         tracked = tracker.update([p.box for p in persons], now)
         for track_id in tracker.expired:
-            self.events.publish(TrackLeft(frame.site_id, frame.camera_id, track_id))
+            if self.confirmation.is_confirmed(frame.camera_id, track_id):  # unconfirmed ones never appeared
+                self.events.publish(TrackLeft(frame.site_id, frame.camera_id, track_id))
+        confirmed, newly = self.confirmation.update(
+            frame.camera_id, [t.track_id for t in tracked], tracker.expired)
         for person, tracked_person in zip(persons, tracked, strict=True):
-            crop = CropCandidate(person.crop_jpeg, person.quality, frame.trace_id, now)
+            if tracked_person.track_id not in confirmed:
+                log.debug("track_unconfirmed", trace_id=frame.trace_id, camera_id=frame.camera_id,
+                          track_id=tracked_person.track_id)
+                continue
+            b = person.box
+            crop = CropCandidate(person.crop_jpeg, person.quality, frame.trace_id, now, frame.jpeg,
+                                 (b.x1, b.y1, b.x2, b.y2), person.zone)
             track = self.book.observe(frame.camera_id, frame.site_id, tracked_person.track_id, now, crop)
-            if tracked_person.is_new:
+            if tracked_person.track_id in newly:
                 self.metrics.tracks.labels(frame.camera_id).inc()
                 log.info("track_started", trace_id=frame.trace_id, camera_id=frame.camera_id,
-                         site_id=frame.site_id, track_id=track.track_id)
+                         site_id=frame.site_id, track_id=track.track_id, zone=person.zone)
                 self.events.publish(TrackAppeared(frame.site_id, frame.camera_id, track.track_id, frame.trace_id))
             if self.cloud is None:
                 continue
@@ -175,12 +195,27 @@ class VerificationService:
                      track_id=track.track_id, state="unverified", name=None,
                      requests=self.book.requests_per_track.get(track.key, 0))
             self.events.publish(TrackDecided(track.site_id, track.camera_id, track.track_id, "unverified"))
+        crop = decision.crop
+        zone = crop.zone if crop is not None and crop.zone is not None else track.zone
+        detail = f"{decision.detail} (zone {zone})" if zone else decision.detail
         event = AlarmEvent(
             site_id=track.site_id, camera_id=track.camera_id, trace_id=decision.trace_id,
-            reason=decision.reason, track_id=track.track_id, detail=decision.detail,
-            snapshot_jpeg=decision.snapshot,
+            reason=decision.reason, track_id=track.track_id, detail=detail[:1000],
+            snapshot_jpeg=decision.snapshot, zone=zone, frame_jpeg=await self._frame_snapshot(decision, zone),
         )
         await self._raise(event)
+
+    async def _frame_snapshot(self, decision: AlarmDecision, zone: str | None) -> bytes | None:
+        """The annotated full frame, drawn in a thread; an alarm is never lost or held up for want of it."""
+        crop = decision.crop
+        if crop is None or crop.frame_jpeg is None or crop.box is None:
+            return None
+        label = label_for(decision.reason.value, zone, decision.track.track_id)
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(annotate, crop.frame_jpeg, crop.box, label), 5.0)
+        except Exception:
+            log.exception("alarm_snapshot_failed", trace_id=decision.trace_id, camera_id=decision.track.camera_id)
+            return None
 
     async def _raise(self, event: AlarmEvent) -> None:
         """Hand an alarm to the sink; if that fails (e.g. the outbox's disk), keep it and retry on the next

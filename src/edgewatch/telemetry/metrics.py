@@ -60,6 +60,12 @@ class EdgeMetrics:
         # node credentials (issue 9): refused connections by refusal code (a bounded label set)
         self.clients_refused = Counter("edgewatch_edge_clients_refused", "Socket.IO connections refused",
                                        ["code"], registry=r)
+        # motion gating, masks and zones (issue 12)
+        self.frames_gated = Counter("edgewatch_edge_frames_gated", "Frames the motion gate kept from the detector",
+                                    ["camera"], registry=r)
+        self.detections_ignored = Counter("edgewatch_edge_detections_ignored",
+                                          "Detections dropped by masks, min_box or require_zone",
+                                          ["camera", "reason"], registry=r)
 
 
 @dataclass

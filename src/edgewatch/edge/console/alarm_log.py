@@ -73,7 +73,7 @@ class AlarmLog:
         query = """
             SELECT a.event_id, a.site_id, json_extract(a.body, '$.camera_id'), json_extract(a.body, '$.track_id'),
                    json_extract(a.body, '$.reason'), json_extract(a.body, '$.detail'), a.raised_at,
-                   json_extract(a.body, '$.snapshot_jpeg') IS NOT NULL,
+                   COALESCE(json_extract(a.body, '$.frame_jpeg'), json_extract(a.body, '$.snapshot_jpeg')) IS NOT NULL,
                    COALESCE(s.similarity, json_extract(a.body, '$.similarity')),
                    a.sent_count, a.acked_at, a.acked_by, h.handled_at, h.handled_by, h.note
             FROM alarms a
@@ -91,7 +91,8 @@ class AlarmLog:
             row = self._db.execute("SELECT body FROM alarms WHERE event_id = ?", (event_id,)).fetchone()
         if row is None:
             return None
-        return AlarmEvent.model_validate_json(row[0]).snapshot_jpeg  # the protocol's own JSON encoding
+        event = AlarmEvent.model_validate_json(row[0])  # the protocol's own JSON encoding
+        return event.frame_jpeg or event.snapshot_jpeg  # the frame with the box and zone drawn, when attached
 
     def exists(self, event_id: str) -> bool:
         with self._lock:
