@@ -166,6 +166,33 @@ class EdgeSettings(NodeSettings):
         default=5.0, gt=0, description="seconds between re-sends of an unacknowledged alarm"
     )
 
+    # -- bounds whatever clients send (issue 9, sec-bounds) --
+    max_image_pixels: int = Field(
+        default=16_000_000, ge=10_000,
+        description="largest frame in pixels, read from the header before decoding (4K is 8.3 Mpx)",
+    )
+    max_cameras: int = Field(
+        default=64, ge=1, le=100_000, description="connected cameras accepted at once; more are refused (transient)"
+    )
+    frame_max_age: float = Field(
+        default=2.0, gt=0,
+        description="seconds a frame may wait for a worker before it is dropped as stale (a live view never lags)",
+    )
+    camera_state_ttl: float = Field(
+        default=60.0, ge=0,
+        description="seconds after a camera disconnects before its tracker, identities and metric labels are freed",
+    )
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a client may take to send a request's headers (slow-header defence)"
+    )
+    idle_timeout: float = Field(
+        default=5.0, gt=0, description="seconds an idle keep-alive HTTP connection is kept open"
+    )
+    alarm_retention: float = Field(
+        default=7 * 24 * 3600.0, gt=0,
+        description="seconds acknowledged alarms and their snapshots are kept in the outbox before pruning",
+    )
+
 
 class CloudSettings(NodeSettings):
     """The cloud service: face recognition against known persons."""
@@ -194,6 +221,18 @@ class CloudSettings(NodeSettings):
         default=80.0, ge=0, le=100, description="Rekognition FaceMatchThreshold (percent)"
     )
     aws_region: str | None = Field(default=None, description="AWS region (boto3's default chain when unset)")
+
+    # -- bounds whatever clients send (issue 9, sec-bounds) --
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=10_000,
+        description="largest image in pixels, read from the header before decoding",
+    )
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a client may take to send a request's headers (slow-header defence)"
+    )
+    idle_timeout: float = Field(
+        default=5.0, gt=0, description="seconds an idle keep-alive HTTP connection is kept open"
+    )
 
     @field_validator("db_path")
     @classmethod

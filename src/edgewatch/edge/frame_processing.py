@@ -12,14 +12,19 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from edgewatch import imaging
 from edgewatch.edge.detection import PersonBox, PersonDetector
 from edgewatch.edge.identity import crop_quality
 
 
 class FrameDecodeError(ValueError):
     """The frame's bytes are not a decodable image."""
+
+
+class FrameTooLarge(FrameDecodeError):
+    """The frame's header claims more pixels than the edge's limit; nothing was decoded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,27 +46,30 @@ class ProcessedFrame:
     crop_ms: float
 
 
-def decode_jpeg(data: bytes) -> Image.Image:
-    """Decode fully (``load``) so a truncated file fails here, not later in a crop."""
+def decode_jpeg(data: bytes, max_pixels: int = imaging.DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Upright RGB through :mod:`edgewatch.imaging` (pixel limit from the header, then a full decode so a
+    truncated file fails here, not later in a crop)."""
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise FrameDecodeError(f"not a decodable image: {exc}") from exc
-    return image.convert("RGB") if image.mode != "RGB" else image
+        return imaging.load_image(data, max_pixels=max_pixels, name="frame")
+    except imaging.ImageTooLarge as exc:
+        raise FrameTooLarge(str(exc)) from None
+    except imaging.ImageError as exc:
+        raise FrameDecodeError(str(exc)) from None
 
 
 class FrameProcessor:
     """Stateless apart from the (thread-safe) detector: safe to call from many worker threads at once."""
 
-    def __init__(self, detector: PersonDetector, *, crop_padding: float = 0.1, crop_jpeg_quality: int = 90) -> None:
+    def __init__(self, detector: PersonDetector, *, crop_padding: float = 0.1, crop_jpeg_quality: int = 90,
+                 max_pixels: int = imaging.DEFAULT_MAX_PIXELS) -> None:
         self.detector = detector
+        self.max_pixels = max_pixels
         self.crop_padding = crop_padding
         self.crop_jpeg_quality = crop_jpeg_quality
 
     def process(self, jpeg: bytes) -> ProcessedFrame:
         started = time.perf_counter()
-        image = decode_jpeg(jpeg)
+        image = decode_jpeg(jpeg, self.max_pixels)
         decoded = time.perf_counter()
         boxes = self.detector.detect(np.asarray(image))
         detected = time.perf_counter()
