@@ -88,8 +88,10 @@ def _open(source: ImageSource, name: str, max_pixels: int | None = None) -> Imag
         count = found.group(1) if found else "too many"
         limit = f"the limit of {max_pixels} pixels" if max_pixels else "Pillow's decompression-bomb limit"
         raise ImageTooLarge(f"{name}: {count} pixels is more than {limit}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageError(f"{name}: not a readable image ({_short(exc)})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not a decodable image (unknown format or unreadable header)") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError(f"{name}: not a decodable image (header: {_short(exc)})") from None
     if image.width <= 0 or image.height <= 0:
         image.close()
         raise ImageError(f"{name}: header gives an empty size {image.width}x{image.height}")
@@ -150,7 +152,7 @@ def load_image(
         raise ImageTooLarge(f"{label}: {exc}") from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
         image.close()
-        raise ImageError(f"{label}: cannot be decoded ({_short(exc)})") from None
+        raise ImageError(f"{label}: not a decodable image ({_short(exc)})") from None
     return to_rgb(upright)
 
 

@@ -49,6 +49,13 @@ def main(args: argparse.Namespace) -> int:
     log.info("cloud_starting", host=settings.host, port=settings.port, backend=settings.backend,
              db_path=str(settings.db_path) if settings.backend == "local" else None,
              collection_id=settings.collection_id if settings.backend == "rekognition" else None)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                lifespan="on", timeout_graceful_shutdown=5)
+    from edgewatch.serving import server_config
+
+    metrics = getattr(getattr(app, "state", None), "metrics", None)
+    config = server_config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
+        timeout_graceful_shutdown=5, header_timeout=settings.header_timeout, idle_timeout=settings.idle_timeout,
+        on_timeout=(lambda kind: metrics.http_timeouts.labels(kind).inc()) if metrics is not None else None,
+    )
+    uvicorn.Server(config).run()
     return 0

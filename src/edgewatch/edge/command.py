@@ -43,9 +43,15 @@ def main(args: argparse.Namespace) -> int:
         log.error("detector_failed", error=str(exc))
         sys.stderr.write(f"edgewatch edge: cannot load the {settings.detector} detector: {exc}\n")
         return 2
-    app = create_app(settings, detector)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
-                            timeout_graceful_shutdown=5)
+    from edgewatch.serving import server_config
+    from edgewatch.telemetry.metrics import EdgeMetrics
+
+    metrics = EdgeMetrics()
+    app = create_app(settings, detector, metrics)
+    config = server_config(app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
+                           timeout_graceful_shutdown=5, header_timeout=settings.header_timeout,
+                           idle_timeout=settings.idle_timeout,
+                           on_timeout=lambda kind: metrics.http_timeouts.labels(kind).inc())
     try:
         uvicorn.Server(config).run()
     except OSError as exc:

@@ -1,9 +1,11 @@
-"""Per-camera frame buffers drained round-robin by the detection workers.
+"""Per-connection frame buffers drained round-robin by the detection workers.
 
-A live camera must never be answered with stale video: each camera has a small bounded buffer in which
-the newest frame wins (the oldest is pushed out and reported back as dropped). Workers take frames camera
-by camera, so one fast camera cannot starve the others. asyncio.Queue has neither per-key buffers nor
-drop-oldest, hence this small class.
+A live camera must never be answered with stale video: each camera connection has a small bounded buffer
+in which the newest frame wins (the oldest is pushed out and reported back as dropped). Workers take frames
+connection by connection, so one fast or hostile connection cannot starve the others, not even one that
+claims a real camera's id (its frames never replace the real camera's). A connection's buffer is drained
+when it closes, so frames of departed clients never hold memory or a worker's turn. asyncio.Queue has
+neither per-key buffers nor drop-oldest, hence this small class.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class QueuedFrame:
 
 
 class FrameQueue:
-    """Bounded newest-wins buffers, one per camera; ``get`` serves cameras in turn."""
+    """Bounded newest-wins buffers, one per connection (``QueuedFrame.sid``); ``get`` serves them in turn."""
 
     def __init__(self, capacity: int = 1) -> None:
         if capacity < 1:
@@ -36,8 +38,8 @@ class FrameQueue:
         self._turns: deque[str] = deque()  # cameras with frames waiting, in serving order
         self._changed = asyncio.Condition()
 
-    def depth(self, camera_id: str) -> int:
-        buffer = self._buffers.get(camera_id)
+    def depth(self, sid: str) -> int:
+        buffer = self._buffers.get(sid)
         return len(buffer) if buffer else 0
 
     def total(self) -> int:
@@ -45,31 +47,36 @@ class FrameQueue:
 
     async def put(self, item: QueuedFrame) -> QueuedFrame | None:
         """Buffer a frame; returns the older frame it pushed out, if the buffer was full."""
-        camera_id = item.frame.camera_id
+        key = item.sid
         async with self._changed:
-            buffer = self._buffers.setdefault(camera_id, deque())
+            buffer = self._buffers.get(key)
+            if buffer is None:
+                buffer = self._buffers[key] = deque()
             dropped = buffer.popleft() if len(buffer) >= self.capacity else None
             buffer.append(item)
-            if camera_id not in self._turns:
-                self._turns.append(camera_id)
+            if len(buffer) == 1 and dropped is None:  # it was empty: not yet in the serving order
+                self._turns.append(key)
             self._changed.notify()
         return dropped
 
     async def get(self) -> QueuedFrame:
-        """The oldest buffered frame of the camera whose turn it is; waits while all buffers are empty."""
+        """The oldest buffered frame of the connection whose turn it is; waits while all buffers are empty."""
         async with self._changed:
             await self._changed.wait_for(lambda: bool(self._turns))
-            camera_id = self._turns.popleft()
-            buffer = self._buffers[camera_id]
+            key = self._turns.popleft()
+            buffer = self._buffers[key]
             item = buffer.popleft()
             if buffer:
-                self._turns.append(camera_id)
+                self._turns.append(key)
+            else:
+                del self._buffers[key]  # no empty buffers left behind by departed clients
             return item
 
-    async def drain(self, camera_id: str) -> list[QueuedFrame]:
-        """Remove and return everything buffered for one camera (it disconnected)."""
+    async def drain(self, sid: str) -> list[QueuedFrame]:
+        """Remove and return everything buffered for one connection (it closed)."""
         async with self._changed:
-            buffer = self._buffers.pop(camera_id, deque())
-            if camera_id in self._turns:
-                self._turns.remove(camera_id)
+            buffer = self._buffers.pop(sid, None)
+            if buffer is None:
+                return []
+            self._turns.remove(sid)  # a non-empty buffer is always in the serving order, exactly once
             return list(buffer)

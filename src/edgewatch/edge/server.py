@@ -32,9 +32,11 @@ from edgewatch.config import EdgeSettings
 from edgewatch.edge.alarm_dispatch import AlarmDispatcher, site_room
 from edgewatch.edge.alarm_store import AlarmStore
 from edgewatch.edge.detection import PersonDetector
+from edgewatch.edge.camera_presence import CameraPresence
 from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAnalysed, TrackedBox
-from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, ProcessedFrame
+from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, FrameTooLarge, ProcessedFrame
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
+from edgewatch.edge.socket_server import GuardedServer
 from edgewatch.edge.verification import FrameContext, VerificationService
 from edgewatch.protocol import (
     MAX_FRAME_BYTES,
@@ -84,7 +86,9 @@ class EdgeNode:
         self._detector_source = detector
         self.processor: FrameProcessor | None = None
         self.queue = FrameQueue(settings.frame_buffer)
-        self.sio = socketio.AsyncServer(
+        self.presence = CameraPresence(settings.max_cameras, settings.camera_state_ttl)
+        self.sio = GuardedServer(
+            on_reject=lambda reason: self.metrics.events_rejected.labels(reason).inc(),
             async_mode="asgi",
             cors_allowed_origins=[],
             max_http_buffer_size=MAX_FRAME_BYTES + 64 * 1024,
@@ -129,6 +133,7 @@ class EdgeNode:
         for index in range(s.workers):
             self._spawn(self._work(), f"detect-worker-{index}")
         self._spawn(self._check_timeouts(), "verify-timeouts")
+        self._spawn(self._release_departed(), "release-departed-cameras")
         self._spawn(self.dispatcher.resend_forever(), "alarm-resend")
         log.info("edge_started", sites=s.sites, cameras=s.cameras or "any", workers=s.workers,
                  detector=s.detector, input_size=s.input_size, cloud_url=s.cloud_url, alarm_db=str(s.alarm_db))
@@ -163,7 +168,8 @@ class EdgeNode:
             log.error("detector_failed", error=self.status.error)
             return
         assert hasattr(detector, "detect")
-        self.processor = FrameProcessor(detector, crop_padding=self.settings.crop_padding)  # type: ignore[arg-type]
+        self.processor = FrameProcessor(detector, crop_padding=self.settings.crop_padding,  # type: ignore[arg-type]
+                                        max_pixels=self.settings.max_image_pixels)
         self.status.detector = f"{detector.name}@{detector.input_size}"  # type: ignore[union-attr]
         self.status.ready = True
         self._ready.set()
@@ -216,6 +222,15 @@ class EdgeNode:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown camera")
             raise socketio.exceptions.ConnectionRefusedError(
                 refusal(RefusalCode.UNKNOWN_CAMERA, f"unknown camera {hello.node_id!r}"))
+        if hello.role is NodeRole.CAMERA and self.presence.full():
+            self.metrics.connections_refused.labels(RefusalCode.CAMERA_LIMIT.value).inc()
+            log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id,
+                        reason="camera limit", max_cameras=self.settings.max_cameras)
+            raise socketio.exceptions.ConnectionRefusedError(refusal(
+                RefusalCode.CAMERA_LIMIT, f"this edge accepts {self.settings.max_cameras} cameras at once"))
+        if hello.role is NodeRole.CAMERA:
+            self.presence.joined(hello.node_id, sid)
+            self.metrics.cameras_connected.set(self.presence.connections)
         await self.sio.save_session(sid, {"hello": hello})
         log.info("client_connected", sid=sid, role=hello.role.value, node_id=hello.node_id, site_id=hello.site_id)
         if hello.role is NodeRole.CAMERA:
@@ -231,6 +246,11 @@ class EdgeNode:
             return
         log.info("client_disconnected", sid=sid, role=hello.role.value, node_id=hello.node_id, site_id=hello.site_id)
         if hello.role is NodeRole.CAMERA:
+            # Its buffered frames go at once: they would hold memory and a worker's turn for nobody.
+            for item in await self.queue.drain(sid):
+                self.metrics.frames_dropped.labels(item.frame.camera_id).inc()
+            self.presence.left(hello.node_id, sid)
+            self.metrics.cameras_connected.set(self.presence.connections)
             self.events.publish(CameraOffline(hello.site_id, hello.node_id))
         if hello.role is NodeRole.ALARM and self.dispatcher is not None:
             self.dispatcher.node_left(sid, hello.site_id)
@@ -267,7 +287,7 @@ class EdgeNode:
         log.info("frame_received", trace_id=frame.trace_id, camera_id=frame.camera_id, site_id=frame.site_id,
                  seq=frame.seq, captured_at=frame.captured_at, bytes=len(frame.jpeg))
         dropped = await self.queue.put(QueuedFrame(frame, sid, received_at, received_mono))
-        self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(frame.camera_id))
+        self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(sid))
         if dropped is not None:
             await self._dropped(dropped)
 
@@ -305,12 +325,17 @@ class EdgeNode:
         while True:
             item = await self.queue.get()
             frame = item.frame
-            self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(frame.camera_id))
+            self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(item.sid))
             queue_s = time.monotonic() - item.received_mono
             assert self.processor is not None
             try:
                 result = await loop.run_in_executor(self._executor, self.processor.process, frame.jpeg)
+            except FrameTooLarge as exc:
+                self.metrics.images_refused.labels("too_many_pixels").inc()
+                await self._failed(item, str(exc))
+                continue
             except FrameDecodeError as exc:
+                self.metrics.images_refused.labels("undecodable").inc()
                 await self._failed(item, str(exc))
                 continue
             except Exception as exc:  # a detector bug must not kill the worker; the frame is reported failed
@@ -364,6 +389,18 @@ class EdgeNode:
                   for p, track_id in zip(result.persons, track_ids, strict=True)),
             result.inference_ms,
         ))
+
+    async def _release_departed(self) -> None:
+        """Free the tracker, settled identities and metric series of cameras gone for ``camera_state_ttl``."""
+        interval = min(5.0, max(0.05, self.settings.camera_state_ttl / 4))
+        while True:
+            await asyncio.sleep(interval)
+            for camera_id in self.presence.due():
+                if self.verification is not None:
+                    self.verification.forget_camera(camera_id)
+                self.metrics.forget_camera(camera_id)
+                self.metrics.cameras_released.inc()
+                log.debug("camera_state_released", camera_id=camera_id)
 
     async def _check_timeouts(self) -> None:
         assert self.verification is not None
