@@ -31,8 +31,8 @@ from starlette.routing import Route
 from edgewatch.config import EdgeSettings
 from edgewatch.edge.alarm_dispatch import AlarmDispatcher, site_room
 from edgewatch.edge.alarm_store import AlarmStore
-from edgewatch.edge.detection import PersonDetector
 from edgewatch.edge.camera_presence import CameraPresence
+from edgewatch.edge.detection import PersonDetector
 from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAnalysed, TrackedBox
 from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, FrameTooLarge, ProcessedFrame
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame

@@ -39,7 +39,7 @@ class GuardedServer(socketio.AsyncServer):
         super().__init__(*args, **kwargs)
         self._on_reject = on_reject or (lambda _reason: None)
 
-    async def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:  # noqa: A002
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
         name = data[0] if isinstance(data, list) and data else None
         if isinstance(name, str) and name not in RESERVED_EVENTS and len(name) <= MAX_EVENT_NAME:
             await super()._handle_event(eio_sid, namespace, id, data)
