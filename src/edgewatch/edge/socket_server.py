@@ -47,7 +47,7 @@ class GuardedServer(socketio.AsyncServer):
         reason = "reserved_event" if isinstance(name, str) and name in RESERVED_EVENTS else "bad_event_name"
         shown = name[:MAX_EVENT_NAME] if isinstance(name, str) else type(name).__name__
         self._on_reject(reason)
-        log.warning("event_rejected", eio_sid=eio_sid, reason=reason, event=shown)
+        log.warning("event_rejected", eio_sid=eio_sid, reason=reason, name=shown)
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
         if sid is not None and self.manager.is_connected(sid, namespace or "/"):
             detail = (f"event name {shown!r} is reserved by Socket.IO" if reason == "reserved_event"
