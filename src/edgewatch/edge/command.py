@@ -33,6 +33,16 @@ def main(args: argparse.Namespace) -> int:
 
     configure_logging("edge", settings.log_dir, settings.log_level)
     log = get_logger("edgewatch.edge")
+    # Check the outbox before anything else: a corrupt or unreadable file stops the start in one line
+    # (exit 2) and is left untouched for the operator.
+    from edgewatch.edge.alarm_store import AlarmStore, AlarmStoreError
+
+    try:
+        AlarmStore(settings.alarm_db).close()
+    except AlarmStoreError as exc:
+        log.error("alarm_db_failed", alarm_db=str(settings.alarm_db), error=str(exc))
+        sys.stderr.write(f"edgewatch edge: --alarm-db {settings.alarm_db}: {exc}\n")
+        return 2
     # Load the model before listening, so a bad model path fails the start with a clear message.
     try:
         detector = create_detector(

@@ -127,14 +127,14 @@ class EdgeNode:
         s = self.settings
         self.store = await asyncio.to_thread(AlarmStore, s.alarm_db)
         self.dispatcher = AlarmDispatcher(self.store, self._emit, self.metrics, s.alarm_resend_interval,
-                                          events=self.events)
+                                          events=self.events, retention=s.alarm_retention)
         self.verification = VerificationService.from_settings(s, self.dispatcher, self.metrics, events=self.events)
         self._spawn(self._load_detector(), "load-detector")
         for index in range(s.workers):
             self._spawn(self._work(), f"detect-worker-{index}")
         self._spawn(self._check_timeouts(), "verify-timeouts")
         self._spawn(self._release_departed(), "release-departed-cameras")
-        self._spawn(self.dispatcher.resend_forever(), "alarm-resend")
+        self._spawn(self.dispatcher.run(), "alarm-resend")  # supervised: restarts itself, /readyz shows it
         log.info("edge_started", sites=s.sites, cameras=s.cameras or "any", workers=s.workers,
                  detector=s.detector, input_size=s.input_size, cloud_url=s.cloud_url, alarm_db=str(s.alarm_db))
 
@@ -181,6 +181,11 @@ class EdgeNode:
         return JSONResponse({"status": "ok"})
 
     async def _readyz(self, _request: Request) -> Response:
+        outbox = self.dispatcher.problem() if self.dispatcher is not None else None
+        if self.status.ready and outbox is not None:
+            # Alarms still go out live, but the outbox cannot keep them: an operator must look.
+            return JSONResponse({"status": "degraded", "detector": self.status.detector, "outbox": outbox},
+                                status_code=503)
         if self.status.ready:
             return JSONResponse({"status": "ready", "detector": self.status.detector})
         body = {"status": "failed" if self.status.error else "loading", "error": self.status.error}
