@@ -64,8 +64,11 @@ def _check_existing(path: Path) -> None:
         return  # an empty file: SQLite makes it a new database
     if magic != SQLITE_MAGIC:
         raise AlarmStoreError(f"{path} is not an SQLite database (left untouched)")
+    # Read-only, and "immutable" (no -wal/-shm files created) unless a WAL left by a crash must be read too.
+    wal = Path(f"{path}-wal").exists()
+    uri = f"{path.resolve().as_uri()}?mode=ro{'' if wal else '&immutable=1'}"
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
+        db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
     except sqlite3.Error as exc:
         raise AlarmStoreError(f"{path} cannot be opened: {exc}") from None
     try:
@@ -75,7 +78,8 @@ def _check_existing(path: Path) -> None:
     finally:
         db.close()
     if rows != ["ok"]:
-        raise AlarmStoreError(f"{path} is corrupt: {'; '.join(map(str, rows))[:300]} (left untouched)")
+        found = "; ".join(" ".join(str(row).split()) for row in rows)
+        raise AlarmStoreError(f"{path} is corrupt: {found[:300]} (left untouched)")
 
 
 def _private(path: Path) -> None:
@@ -186,7 +190,7 @@ class AlarmStore:
                 "DELETE FROM alarms WHERE acked_at IS NOT NULL AND acked_at < ?", (acked_before,)
             ).rowcount
             if deleted:
-                self._db.execute("PRAGMA incremental_vacuum")
+                self._db.executescript("PRAGMA incremental_vacuum;")  # sqlite3_exec steps it to the end
         return int(deleted)
 
     def counts(self) -> dict[str, int]:
