@@ -121,3 +121,65 @@ def test_prune_deletes_only_old_acknowledged_alarms_and_frees_space(tmp_path: Pa
     assert store._db.execute("PRAGMA page_count").fetchone()[0] < pages / 4  # snapshots' pages given back
     assert store.prune(now - 600) == 0
     store.close()
+
+
+async def test_resend_loop_that_dies_is_restarted_and_reported(tmp_path: Path, until) -> None:
+    import asyncio
+
+    from edgewatch.edge.alarm_dispatch import AlarmDispatcher
+    from edgewatch.telemetry.metrics import EdgeMetrics
+
+    store = AlarmStore(tmp_path / "alarms.db")
+    store.add(alarm())
+    metrics = EdgeMetrics()
+    sent: list[str] = []
+
+    async def emit(_event: str, payload: dict, _to: str) -> None:
+        sent.append(payload["event_id"])
+
+    dispatcher = AlarmDispatcher(store, emit, metrics, resend_interval=0.1)
+    store._db.close()  # the outbox's connection is gone: every read fails, the loop dies at its start
+    runner = asyncio.create_task(dispatcher.run())
+    try:
+        await until(lambda: metrics.alarm_resend_restarts._value.get() >= 2, 10)
+        problem = dispatcher.problem()
+        assert problem is not None and "re-send loop died" in problem and "closed database" in problem
+        assert not runner.done()  # supervised: still trying
+        store._db = sqlite3.connect(str(tmp_path / "alarms.db"), check_same_thread=False, isolation_level=None)
+        await until(lambda: dispatcher.problem() is None, 30)
+        dispatcher._listeners["site1"] = {"hall-sid"}
+        await until(lambda: len(sent) >= 1, 10)  # and it re-sends again
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        store.close()
+
+
+async def test_edge_prunes_acknowledged_alarms_after_the_retention(tmp_path: Path, until) -> None:
+    import asyncio
+
+    from edgewatch.edge.alarm_dispatch import AlarmDispatcher
+    from edgewatch.protocol import AlarmAck
+    from edgewatch.telemetry.metrics import EdgeMetrics
+
+    store = AlarmStore(tmp_path / "alarms.db")
+    metrics = EdgeMetrics()
+
+    async def emit(*_args: object) -> None:
+        return None
+
+    dispatcher = AlarmDispatcher(store, emit, metrics, resend_interval=0.1, retention=1.0)
+    runner = asyncio.create_task(dispatcher.run())
+    try:
+        kept, acked = alarm(SNAPSHOT), alarm(SNAPSHOT)
+        await dispatcher.raise_alarm(kept)
+        await dispatcher.raise_alarm(acked)
+        await dispatcher.acknowledged(AlarmAck(event_id=acked.event_id, node_id="hall"), "site1")
+        assert store.counts() == {"total": 2, "acked": 1, "pending": 1}
+        await until(lambda: store.counts() == {"total": 1, "acked": 0, "pending": 1}, 15)
+        assert [e.event_id for e in store.pending()] == [kept.event_id]  # unacknowledged: never pruned
+        assert metrics.alarms_pruned._value.get() == 1
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        store.close()

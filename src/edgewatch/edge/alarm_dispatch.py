@@ -116,6 +116,7 @@ class AlarmDispatcher:
             self._store_failed("store", event, task.exception())  # type: ignore[arg-type]
         else:  # slow: it may still land; if it does, the memory copy goes
             task.add_done_callback(lambda t: self._late_store_done(t, event))
+            self._store_error = f"outbox store took more than {STORE_WAIT} s (database locked or disk slow)"
             log.warning("alarm_store_slow", event_id=event.event_id, waited_s=STORE_WAIT)
         return None
 
