@@ -95,7 +95,7 @@ def test_edge_command_refuses_a_corrupt_outbox_in_one_line(tmp_path: Path) -> No
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     done = subprocess.run(
         [sys.executable, "-m", "edgewatch", "edge", "--port", "1", "--alarm-db", str(db)],
-        capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL, check=False,
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr + done.stdout
