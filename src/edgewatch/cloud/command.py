@@ -57,5 +57,11 @@ def main(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5, header_timeout=settings.header_timeout, idle_timeout=settings.idle_timeout,
         on_timeout=(lambda kind: metrics.http_timeouts.labels(kind).inc()) if metrics is not None else None,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # as uvicorn.run: Ctrl-C / SIGINT is a normal stop
+        pass
+    if not server.started:
+        return 3  # uvicorn's STARTUP_FAILURE (e.g. the port is in use), as uvicorn.run exits
     return 0
