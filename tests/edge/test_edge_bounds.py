@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import socketio
 from PIL import Image
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from edgewatch.alarm.node import AlarmNode
 from edgewatch.config import AlarmSettings, EdgeSettings
@@ -132,6 +134,15 @@ async def test_reserved_events_junk_packets_and_infinity_are_refused(
         assert len(rejected) == 1 and json.loads(rejected[0])["bytes"] == 11
         assert node.metrics.events_rejected.labels("malformed_packet")._value.get() == 1
         assert camera.sio.connected and attacker.sio.connected and alarm.connected.is_set()
+        # And 11 junk bytes one level lower, as a raw Engine.IO WebSocket frame.
+        port = server.url.rsplit(":", 1)[1]
+        async with connect(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket") as ws:
+            await ws.recv()  # Engine.IO "open"
+            await ws.send("zzzzzzzzzzz")
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+        await until(lambda: "request_rejected" in log_file.read_text(), 10)
+        assert node.metrics.events_rejected.labels("malformed_packet")._value.get() == 2
 
         # The real alarm node still gets the next alarm.
         await camera.sio.emit(SocketEvent.FRAME.value, frame_payload("cam1", PERSON.read_bytes()))

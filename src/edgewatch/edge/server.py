@@ -36,7 +36,7 @@ from edgewatch.edge.detection import PersonDetector
 from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAnalysed, TrackedBox
 from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, FrameTooLarge, ProcessedFrame
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
-from edgewatch.edge.socket_server import GuardedServer
+from edgewatch.edge.socket_server import GuardedServer, OneLineErrors
 from edgewatch.edge.verification import FrameContext, VerificationService
 from edgewatch.protocol import (
     MAX_FRAME_BYTES,
@@ -111,7 +111,8 @@ class EdgeNode:
             ],
             lifespan=self._lifespan,
         )
-        self.app = socketio.ASGIApp(self.sio, other_asgi_app=http)
+        self.app = OneLineErrors(socketio.ASGIApp(self.sio, other_asgi_app=http),
+                                 on_reject=lambda reason: self.metrics.events_rejected.labels(reason).inc())
 
     # ---- lifecycle ------------------------------------------------------------------------------------
 

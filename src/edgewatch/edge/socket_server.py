@@ -7,11 +7,17 @@ an event packet with no name raises ``IndexError``. :class:`GuardedServer` check
 a reserved or missing name is answered with an ``error`` event, counted, logged in one line and never
 reaches a handler; a packet that does not decode is logged in one line and its connection closed. The
 hooks are python-socketio's ``_handle_event`` and ``_handle_eio_message`` (stable since 5.0).
+
+One level lower, python-engineio decodes a WebSocket frame outside any ``try`` (``Packet(encoded_packet=
+...)`` in ``AsyncSocket._websocket_handler``), so 11 junk bytes there end the ASGI call with an exception
+that uvicorn logs as a 1 KB traceback. :class:`OneLineErrors` wraps the ASGI app: such an exception is
+logged in one line and the connection is closed (WebSocket) or answered 400 (HTTP, when nothing was sent).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import socketio
@@ -63,3 +69,41 @@ class GuardedServer(socketio.AsyncServer):
             size = len(data) if isinstance(data, bytes | str) else 0
             log.warning("packet_rejected", eio_sid=eio_sid, bytes=size, error=f"{type(exc).__name__}: {exc}"[:200])
             await self.eio.disconnect(eio_sid)
+
+
+ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+                   Awaitable[None]]
+
+
+class OneLineErrors:
+    """ASGI wrapper: an exception escaping the wrapped app is one log line, never a traceback."""
+
+    def __init__(self, app: ASGIApp, on_reject: RejectHook | None = None) -> None:
+        self.app = app
+        self._on_reject = on_reject or (lambda _reason: None)
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            if message.get("type") in ("http.response.start", "websocket.accept", "websocket.close"):
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as exc:  # noqa: BLE001 - what a client sends must never print a traceback
+            self._on_reject("malformed_packet")
+            log.warning("request_rejected", transport=scope["type"], path=scope.get("path"),
+                        error=f"{type(exc).__name__}: {exc}"[:200])
+            if scope["type"] == "http" and not started:
+                await send({"type": "http.response.start", "status": 400,
+                            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"11")]})
+                await send({"type": "http.response.body", "body": b"bad request"})
+            elif scope["type"] == "websocket":
+                with contextlib.suppress(Exception):  # already closed: nothing more to say
+                    await send({"type": "websocket.close", "code": 1002})
