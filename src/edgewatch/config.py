@@ -174,9 +174,9 @@ class EdgeSettings(NodeSettings):
     max_cameras: int = Field(
         default=64, ge=1, le=100_000, description="connected cameras accepted at once; more are refused (transient)"
     )
-    frame_max_age: float = Field(
-        default=2.0, gt=0,
-        description="seconds a frame may wait for a worker before it is dropped as stale (a live view never lags)",
+    frame_buffer_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=6 * 1024 * 1024,
+        description="JPEG bytes buffered for all cameras together; past it the heaviest buffer loses its oldest frame",
     )
     camera_state_ttl: float = Field(
         default=60.0, ge=0,

@@ -4,8 +4,10 @@ A live camera must never be answered with stale video: each camera connection ha
 in which the newest frame wins (the oldest is pushed out and reported back as dropped). Workers take frames
 connection by connection, so one fast or hostile connection cannot starve the others, not even one that
 claims a real camera's id (its frames never replace the real camera's). A connection's buffer is drained
-when it closes, so frames of departed clients never hold memory or a worker's turn. asyncio.Queue has
-neither per-key buffers nor drop-oldest, hence this small class.
+when it closes, so frames of departed clients never hold memory or a worker's turn. All buffers together
+hold at most ``max_bytes`` of JPEG: past it, the connection buffering the most bytes loses its oldest frame
+(so 64 connections sending 5 MB frames cost 64 MB, not 320 MB, and a real camera's 100 KB frames are the
+last to go). asyncio.Queue has neither per-key buffers nor drop-oldest, hence this small class.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ class QueuedFrame:
 class FrameQueue:
     """Bounded newest-wins buffers, one per connection (``QueuedFrame.sid``); ``get`` serves them in turn."""
 
-    def __init__(self, capacity: int = 1) -> None:
+    def __init__(self, capacity: int = 1, max_bytes: int | None = None) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._bytes = 0  # JPEG bytes buffered, all connections
         self._buffers: dict[str, deque[QueuedFrame]] = {}
         self._turns: deque[str] = deque()  # cameras with frames waiting, in serving order
         self._changed = asyncio.Condition()
@@ -45,19 +49,41 @@ class FrameQueue:
     def total(self) -> int:
         return sum(len(b) for b in self._buffers.values())
 
-    async def put(self, item: QueuedFrame) -> QueuedFrame | None:
-        """Buffer a frame; returns the older frame it pushed out, if the buffer was full."""
+    def total_bytes(self) -> int:
+        return self._bytes
+
+    async def put(self, item: QueuedFrame) -> list[QueuedFrame]:
+        """Buffer a frame; returns the frames it pushed out (its connection's oldest when that buffer was
+        full, and the frames evicted to stay within ``max_bytes``; possibly ``item`` itself)."""
         key = item.sid
+        dropped: list[QueuedFrame] = []
         async with self._changed:
             buffer = self._buffers.get(key)
             if buffer is None:
                 buffer = self._buffers[key] = deque()
-            dropped = buffer.popleft() if len(buffer) >= self.capacity else None
-            buffer.append(item)
-            if len(buffer) == 1 and dropped is None:  # it was empty: not yet in the serving order
                 self._turns.append(key)
-            self._changed.notify()
+            if len(buffer) >= self.capacity:  # newest wins within the connection's own buffer
+                oldest = buffer.popleft()
+                self._bytes -= len(oldest.frame.jpeg)
+                dropped.append(oldest)
+            buffer.append(item)
+            self._bytes += len(item.frame.jpeg)
+            while self.max_bytes is not None and self._bytes > self.max_bytes and self._buffers:
+                heaviest = max(self._buffers, key=lambda k: sum(len(q.frame.jpeg) for q in self._buffers[k]))
+                dropped.append(self._pop_oldest(heaviest))
+            if self._buffers:
+                self._changed.notify()
         return dropped
+
+    def _pop_oldest(self, key: str) -> QueuedFrame:
+        """Remove a connection's oldest frame; an emptied buffer leaves the serving order."""
+        buffer = self._buffers[key]
+        item = buffer.popleft()
+        self._bytes -= len(item.frame.jpeg)
+        if not buffer:
+            del self._buffers[key]
+            self._turns.remove(key)
+        return item
 
     async def get(self) -> QueuedFrame:
         """The oldest buffered frame of the connection whose turn it is; waits while all buffers are empty."""
@@ -66,6 +92,7 @@ class FrameQueue:
             key = self._turns.popleft()
             buffer = self._buffers[key]
             item = buffer.popleft()
+            self._bytes -= len(item.frame.jpeg)
             if buffer:
                 self._turns.append(key)
             else:
@@ -79,4 +106,5 @@ class FrameQueue:
             if buffer is None:
                 return []
             self._turns.remove(sid)  # a non-empty buffer is always in the serving order, exactly once
+            self._bytes -= sum(len(q.frame.jpeg) for q in buffer)
             return list(buffer)

@@ -85,7 +85,7 @@ class EdgeNode:
         self.events = EventBus()
         self._detector_source = detector
         self.processor: FrameProcessor | None = None
-        self.queue = FrameQueue(settings.frame_buffer)
+        self.queue = FrameQueue(settings.frame_buffer, max_bytes=settings.frame_buffer_bytes)
         self.presence = CameraPresence(settings.max_cameras, settings.camera_state_ttl)
         self.sio = GuardedServer(
             on_reject=lambda reason: self.metrics.events_rejected.labels(reason).inc(),
@@ -294,8 +294,8 @@ class EdgeNode:
                  seq=frame.seq, captured_at=frame.captured_at, bytes=len(frame.jpeg))
         dropped = await self.queue.put(QueuedFrame(frame, sid, received_at, received_mono))
         self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(sid))
-        if dropped is not None:
-            await self._dropped(dropped)
+        for item in dropped:
+            await self._dropped(item)
 
     async def _dropped(self, item: QueuedFrame) -> None:
         frame = item.frame
