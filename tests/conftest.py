@@ -158,3 +158,21 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, inter
 @pytest.fixture
 def until() -> Callable[..., Any]:
     return wait_until
+
+
+
+# ---- a real PostgreSQL server (cloud replicas on a shared face store) ---------------------------------
+
+
+@pytest.fixture
+def pg_server() -> Iterator[Any]:
+    """A running PostgreSQL cluster of this test (skipped where the server binaries are absent)."""
+    from edgewatch.sim.postgres import PgServer, postgres_bin
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL server binaries absent (Debian package postgresql)")
+    server = PgServer(free_port()).start()
+    try:
+        yield server
+    finally:
+        server.close()

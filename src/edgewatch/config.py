@@ -101,6 +101,17 @@ class CameraSettings(ReconnectSettings):
         default=2, ge=1, le=64, description="frames sent but not yet acknowledged before the camera waits"
     )
     max_frames: int | None = Field(default=None, ge=1, description="stop after sending this many frames")
+    # -- camera sources and health (issue 10)
+    source_timeout: float = Field(
+        default=10.0, gt=0, le=300,
+        description="seconds a live source (stream, webcam) may send nothing before it is reopened; also "
+        "FFmpeg's open/read timeout",
+    )
+    health_window: float = Field(
+        default=30.0, gt=0,
+        description="/healthz on the metrics port is 200 only while connected and a frame was processed by "
+        "the edge within this many seconds (at least 3 frame periods)",
+    )
 
 
 class AlarmSettings(ReconnectSettings):
@@ -141,7 +152,11 @@ class EdgeSettings(NodeSettings):
         default=1, ge=1, le=100, description="frames buffered per camera (newest wins; older ones dropped)"
     )
     crop_padding: float = Field(default=0.1, ge=0, le=1, description="margin around person crops")
-    cloud_url: str | None = Field(default=None, description="cloud service URL (persons unverified when unset)")
+    cloud_url: str | None = Field(
+        default=None,
+        description="cloud service URL, or several cloud replicas' URLs separated by commas (requests go round "
+        "robin, a retry moves to another replica); persons unverified when unset",
+    )
     cloud_token: SecretStr | None = Field(default=None, description="bearer token for the cloud service")
     cloud_timeout: float = Field(default=5.0, gt=0, description="timeout of one cloud request, seconds")
     cloud_concurrency: int = Field(default=4, ge=1, le=64, description="cloud requests in flight at once")
@@ -164,6 +179,10 @@ class EdgeSettings(NodeSettings):
     )
     alarm_resend_interval: float = Field(
         default=5.0, gt=0, description="seconds between re-sends of an unacknowledged alarm"
+    )
+    # -- health checks (issue 10)
+    cloud_probe_interval: float = Field(
+        default=10.0, gt=0, description="seconds between checks of the cloud's /readyz, shown in the edge's /readyz"
     )
 
     # -- bounds whatever clients send (issue 9, sec-bounds) --
@@ -221,6 +240,21 @@ class CloudSettings(NodeSettings):
         default=80.0, ge=0, le=100, description="Rekognition FaceMatchThreshold (percent)"
     )
     aws_region: str | None = Field(default=None, description="AWS region (boto3's default chain when unset)")
+    # ---- shared face store (replicas) ----
+    db_url: SecretStr | None = Field(
+        default=None,
+        description="local backend: PostgreSQL URL (postgresql://user:pass@host/db) shared by cloud replicas, "
+        "instead of the SQLite db_path; a secret (environment or file only)",
+    )
+    db_refresh_interval: float = Field(
+        default=2.0, gt=0, le=60,
+        description="seconds between the replica's checks of the shared store (changes also arrive by NOTIFY)",
+    )
+    shutdown_timeout: float = Field(
+        default=20.0, ge=0, le=300,
+        description="on SIGTERM, seconds to finish requests in flight before closing them (keep it below the "
+        "orchestrator's grace period: Kubernetes' default is 30)",
+    )
 
     # -- bounds whatever clients send (issue 9, sec-bounds) --
     max_image_pixels: int = Field(

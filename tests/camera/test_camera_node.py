@@ -15,12 +15,23 @@ from typing import Any
 
 import cv2
 import httpx
+import pytest
 import socketio
 
 from edgewatch.camera.encoding import encode_jpeg
+from edgewatch.camera.link import EdgeRefused
 from edgewatch.camera.node import CameraNode
 from edgewatch.config import CameraSettings
-from edgewatch.protocol import ErrorMessage, Frame, FrameAck, FrameStatus, SocketEvent, decode, encode
+from edgewatch.protocol import (
+    ErrorMessage,
+    Frame,
+    FrameAck,
+    FrameStatus,
+    RefusalCode,
+    SocketEvent,
+    decode,
+    encode,
+)
 
 from .conftest import PERSON_FRAMES, edge_count, unanswered
 
@@ -283,24 +294,24 @@ async def test_first_connection_retries_until_the_edge_starts(
     assert min(e["seq"] for e in logs.of("frame_received")) >= 3
 
 
-async def test_refused_connection_is_retried_with_backoff(real_edge, logs, image_folder: Path, until) -> None:
-    # An edge that does not know this camera yet refuses it (python-socketio does not retry a refusal) ...
+async def test_unknown_camera_is_refused_for_good_with_a_clear_error(
+    real_edge, logs, image_folder: Path, until
+) -> None:
+    # An edge that does not know this camera refuses it: retrying cannot help until an operator acts.
     refusing, server = real_edge(cameras=["cam1"])
     node = CameraNode(settings(server.url, image_folder, loop=True, fps=10.0))
-    task = asyncio.create_task(node.run())
-    await until(lambda: len(logs.of("client_refused", node_id="cam7")) >= 2, timeout=15)
-    # ... then it is restarted with the camera added to its list: the node, still retrying, gets in.
-    await asyncio.to_thread(server.stop)
-    edge, _ = real_edge(port=server.port, cameras=["cam7"])
-    await until(lambda: edge_count(edge, "processed", "cam7") >= 2, timeout=20)
-    node.stop()
-    await asyncio.wait_for(task, 15)
 
+    with pytest.raises(EdgeRefused) as refused:
+        await asyncio.wait_for(node.run(), 30)
+
+    assert refused.value.code is RefusalCode.UNKNOWN_CAMERA and "cam7" in refused.value.message
+    assert "unknown_camera" in str(refused.value)
     refusals = logs.of("client_refused", node_id="cam7")
-    assert len(refusals) >= 2 and {e["reason"] for e in refusals} == {"unknown camera"}
-    assert len(logs.of("connect_failed")) >= 2  # the node itself backed off and retried each refusal
-    assert len(logs.of("client_connected", node_id="cam7")) == 1
-    assert edge_count(refusing, "received", "cam7") == 0
+    assert len(refusals) == 1 and refusals[0]["reason"] == "unknown camera"  # asked once, not for ever
+    assert [e["code"] for e in logs.of("refused")] == ["unknown_camera"]
+    assert not logs.of("connect_failed")  # no backoff-and-retry of a refusal that cannot heal
+    assert edge_count(refusing, "received", "cam7") == 0 and node.stats.frames_sent == 0
+    assert not node.link.connected.is_set()
 
 
 async def test_stop_while_the_edge_was_never_reachable(image_folder: Path, port: int) -> None:

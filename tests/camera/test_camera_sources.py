@@ -108,7 +108,7 @@ def test_video_file_loops(video_file) -> None:
     source.close()
 
 
-def test_bad_sources_fail_at_start_naming_them(tmp_path: Path) -> None:
+def test_bad_file_sources_fail_at_start_naming_them(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="not found: .*missing.mp4"):
         open_source(str(tmp_path / "missing.mp4"))
     with pytest.raises(SourceError, match="no camera source"):
@@ -121,8 +121,11 @@ def test_bad_sources_fail_at_start_naming_them(tmp_path: Path) -> None:
         open_source(str(tmp_path / "not-a-video.mp4"))
     with pytest.raises(SourceError, match="unsupported camera source URL"):
         open_source("ftp://example/cam")
+    missing_webcam = open_source("97", live_timeout=0.5)  # a live source: not opened at start, retried
+    assert isinstance(missing_webcam, LiveCaptureSource)
     with pytest.raises(SourceError, match="cannot open webcam 97"):
-        open_source("97")
+        missing_webcam.read()
+    missing_webcam.close()
     image = tmp_path / "one.jpg"
     cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(SourceError, match="single image"):

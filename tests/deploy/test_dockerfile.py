@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "deploy" / "docker" / "Dockerfile"
-LAYERS = {"camera": "/metrics", "alarm": "/metrics", "edge": "/readyz", "cloud": "/readyz"}
+LAYERS = {"camera": "/healthz", "alarm": "/healthz", "edge": "/readyz", "cloud": "/readyz"}
 PORTS = {"camera": "9100", "alarm": "9100", "edge": "8000", "cloud": "8080"}
 
 

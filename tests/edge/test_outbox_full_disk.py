@@ -104,7 +104,9 @@ async def test_alarm_is_delivered_live_while_the_outbox_cannot_store(
         assert node.store is not None and node.dispatcher is not None
         assert node.store.counts()["total"] == 0 and len(node.dispatcher.unstored) == 1
         status, body = await readyz(server.url)
-        assert status == 503 and body["status"] == "degraded" and "outbox" in body["outbox"]
+        # Degraded, still serving (a 503 would take the edge out of its load balancer and stop the cameras).
+        assert status == 200 and body["status"] == "degraded" and body["outbox"]["status"] == "failing"
+        assert "outbox" in body["outbox"]["error"]
         failures = node.metrics.alarm_store_failures
         await until(lambda: failures._value.get() >= 1, 15)  # a locked write fails after SQLite's busy wait
         print(f"alarm delivered live {delivered_s:.2f} s after the frame with the outbox {trouble}")
@@ -120,7 +122,7 @@ async def test_alarm_is_delivered_live_while_the_outbox_cannot_store(
         await until(lambda: store.counts() == {"total": 1, "acked": 1, "pending": 0}, 20)
         await until(lambda: node.dispatcher is not None and node.dispatcher.problem() is None, 10)
         status, body = await readyz(server.url)
-        assert status == 200 and body["status"] == "ready"
+        assert status == 200 and body["status"] == "ready" and body["outbox"] == {"status": "ok"}
         assert len(alarm.received) == 1  # not delivered twice
     finally:
         if camera.connected:

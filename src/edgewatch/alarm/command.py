@@ -27,6 +27,7 @@ def main(args: argparse.Namespace) -> int:
     import sys
 
     from edgewatch.alarm.node import AlarmNode
+    from edgewatch.camera.link import EXIT_REFUSED, EdgeRefused
     from edgewatch.camera.supervise import run_until_signalled
     from edgewatch.telemetry.logs import configure_logging, get_logger
 
@@ -43,6 +44,10 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(serve(node))
+    except EdgeRefused as exc:  # cannot heal by retrying: say so once and exit non-zero
+        get_logger("edgewatch.alarm").error("alarm_node_refused", code=exc.code.value, error=exc.message)
+        sys.stderr.write(f"edgewatch alarm: {exc}\n")
+        return EXIT_REFUSED
     except OSError as exc:  # e.g. the metrics port is taken
         get_logger("edgewatch.alarm").error("alarm_node_failed", error=str(exc))
         sys.stderr.write(f"edgewatch alarm: {exc}\n")

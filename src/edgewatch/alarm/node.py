@@ -27,8 +27,9 @@ from edgewatch.protocol import (
     decode,
     encode,
 )
+from edgewatch.telemetry.health import Health, NodeHTTP
 from edgewatch.telemetry.logs import get_logger
-from edgewatch.telemetry.metrics import AlarmNodeMetrics, serve_metrics
+from edgewatch.telemetry.metrics import AlarmNodeMetrics
 
 AlarmCallback = Callable[[AlarmEvent], Awaitable[Any] | Any]
 
@@ -38,7 +39,8 @@ ACK_WAIT = 2.0
 
 
 class AlarmNode:
-    """One alarm node. ``await run()`` until ``await stop()``; ``received`` lists unique alarms in order."""
+    """One alarm node. ``await run()`` until ``await stop()``; ``received`` lists unique alarms in order.
+    ``run`` raises :class:`EdgeRefused` when the edge refuses the node permanently (unknown site ...)."""
 
     def __init__(
         self,
@@ -87,13 +89,18 @@ class AlarmNode:
 
     async def run(self) -> None:
         s = self.settings
-        server = serve_metrics(self.metrics.registry, s.metrics_port, self.metrics_host) if s.metrics_port is not None else None
+        server = (NodeHTTP(self.metrics.registry, s.metrics_port, self.metrics_host, self.health)
+                  if s.metrics_port is not None else None)
         self.log.info("alarm_node_started", site_id=s.site_id, edge_url=s.edge_url,
                       webhook=self.webhook is not None)
         await self.link.start()
+        stopped = asyncio.create_task(self._stop.wait())
+        refused = asyncio.create_task(self.link.failed.wait())
         try:
-            await self._stop.wait()
+            await asyncio.wait({stopped, refused}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            stopped.cancel()
+            refused.cancel()
             await self.link.close()
             if self._tasks:  # let running actions (a webhook retry) finish, within reason
                 _done, pending = await asyncio.wait(set(self._tasks), timeout=s.webhook_timeout)
@@ -105,9 +112,19 @@ class AlarmNode:
                 server.shutdown()
             self.log.info("alarm_node_stopped", received=len(self.received), duplicates=self.duplicates,
                           ignored=self.ignored, acks_sent=self.acks_sent)
+        if self.link.refused is not None:  # refused for good: the command turns this into an exit status
+            raise self.link.refused
 
     async def stop(self) -> None:
         self._stop.set()
+
+    def health(self) -> Health:
+        """Healthy only while connected to the edge (an alarm node that cannot hear alarms is down). Read
+        by ``/healthz`` on the metrics port (another thread)."""
+        connected = self.link.connected.is_set()
+        detail = {"node_id": self.settings.node_id, "site_id": self.settings.site_id, "connected": connected,
+                  "alarms": len(self.received), "acks_sent": self.acks_sent}
+        return Health(True, detail=detail) if connected else Health(False, "not connected to the edge", detail)
 
     async def _on_error(self, payload: Any) -> None:
         self.log.warning("edge_error", detail=str(payload)[:300])

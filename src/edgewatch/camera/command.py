@@ -26,6 +26,7 @@ def main(args: argparse.Namespace) -> int:
     import asyncio
     import sys
 
+    from edgewatch.camera.link import EXIT_REFUSED, EdgeRefused
     from edgewatch.camera.node import CameraNode
     from edgewatch.camera.sources import SourceError
     from edgewatch.camera.supervise import run_until_signalled
@@ -36,6 +37,10 @@ def main(args: argparse.Namespace) -> int:
     node = CameraNode(settings)
     try:
         stats = asyncio.run(run_until_signalled(node.run(), node.stop))
+    except EdgeRefused as exc:  # cannot heal by retrying: say so once and exit non-zero
+        log.error("camera_refused", code=exc.code.value, error=exc.message)
+        sys.stderr.write(f"edgewatch camera: {exc}\n")
+        return EXIT_REFUSED
     except SourceError as exc:
         log.error("source_error", error=str(exc))
         sys.stderr.write(f"edgewatch camera: {exc}\n")

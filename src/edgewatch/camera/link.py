@@ -1,14 +1,19 @@
 """An IoT node's Socket.IO connection to its site's edge, shared by camera and alarm nodes.
 
-Connects at once and keeps trying: python-socketio's own reconnection (exponential backoff from
-``reconnect_delay`` to ``reconnect_delay_max`` with ``reconnect_jitter`` randomisation) covers the first
-connection (``connect(retry=True)``) and dropped transports; a session the edge itself closed or refused,
-which python-socketio does not retry, is retried here with the same backoff. Imports only socketio and the
+Connects at once and keeps trying, with exponential backoff from ``reconnect_delay`` to
+``reconnect_delay_max`` and ``reconnect_jitter`` randomisation: python-socketio's own reconnection covers
+dropped transports; the first connection and a session the edge itself closed or refused, which
+python-socketio does not retry, are retried here with the same backoff. Imports only socketio and the
 protocol, so the alarm image needs no OpenCV.
+
+A refusal the edge marks permanent (``RefusalCode.permanent``: unknown site or camera, bad credential ...)
+cannot heal by retrying: the link stops, sets ``failed`` and keeps the :class:`EdgeRefused` in ``refused`` so
+the node can exit with a clear error. Transient refusals (``camera_limit``, ``busy``) are retried.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import random
@@ -18,10 +23,50 @@ from typing import Any
 import socketio
 
 from edgewatch.config import ReconnectSettings
-from edgewatch.protocol import Hello, encode
+from edgewatch.protocol import Hello, RefusalCode, encode
 from edgewatch.telemetry.logs import get_logger
 
 Handler = Callable[..., Awaitable[Any] | Any]
+
+
+#: Exit status of a node the edge refused permanently (2 is a bad option or config, 1 another failure).
+EXIT_REFUSED = 3
+
+
+class EdgeRefused(RuntimeError):
+    """The edge refused this node for a reason retrying cannot fix; ``code`` says which."""
+
+    def __init__(self, code: RefusalCode, message: str) -> None:
+        super().__init__(f"the edge refused this node ({code.value}): {message}")
+        self.code = code
+        self.message = message
+
+
+def parse_refusal(data: Any) -> tuple[RefusalCode | None, str]:
+    """The code and message of a ``connect_error`` payload; the code is None for anything else (a transport
+    error, an older edge's plain text).
+
+    python-socketio delivers ``ConnectionRefusedError(refusal(...))`` as ``{"message": str(that dict)}``
+    and ``ConnectionRefusedError(text, refusal(...))`` as ``{"message": text, "data": {...}}``; both are
+    read here, as is the plain ``{"code", "message"}`` dict. The text form is parsed as a Python literal
+    (``ast.literal_eval``: no code runs), bounded in length."""
+    payload: Any = data
+    if isinstance(payload, dict) and isinstance(payload.get("data"), dict):
+        payload = payload["data"]
+    if isinstance(payload, dict) and "code" not in payload and isinstance(payload.get("message"), str):
+        text = payload["message"].strip()
+        if text.startswith("{") and len(text) <= 4096:
+            with contextlib.suppress(ValueError, SyntaxError, MemoryError, RecursionError):
+                literal = ast.literal_eval(text)
+                if isinstance(literal, dict):
+                    payload = literal
+    if isinstance(payload, dict):
+        message = str(payload.get("message", ""))[:300]
+        try:
+            return RefusalCode(payload.get("code")), message
+        except ValueError:
+            return None, message or str(payload)[:300]
+    return None, str(payload)[:300]
 
 
 class EdgeLink:
@@ -44,6 +89,9 @@ class EdgeLink:
         self._restart = asyncio.Event()  # set when the session ended and python-socketio will not retry
         self._task: asyncio.Task[None] | None = None
         self.connects = 0
+        #: Set with ``refused`` when the edge refused this node permanently; the link has stopped.
+        self.failed = asyncio.Event()
+        self.refused: EdgeRefused | None = None
         self.sio = socketio.AsyncClient(
             reconnection=True,
             reconnection_attempts=0,  # forever
@@ -80,7 +128,15 @@ class EdgeLink:
             await _maybe_await(self._on_disconnect(reason_text))
 
     async def _connect_error(self, data: Any = None) -> None:
-        self.log.warning("connect_error", edge_url=self.settings.edge_url, error=str(data))
+        code, message = parse_refusal(data)
+        self.log.warning("connect_error", edge_url=self.settings.edge_url, error=message,
+                         code=code.value if code else None)
+        if code is not None and code.permanent and self.refused is None:
+            # Also reached from python-socketio's own reconnect loop, which would retry for ever:
+            # _maintain sees the flag and shuts the client down.
+            self.refused = EdgeRefused(code, message)
+            self.log.error("refused", edge_url=self.settings.edge_url, code=code.value, error=message)
+            self._restart.set()
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once."""
@@ -88,17 +144,26 @@ class EdgeLink:
             self._task = asyncio.create_task(self._maintain(), name=f"edge-link-{self.hello.node_id}")
 
     async def _maintain(self) -> None:
+        try:
+            await self._connect_until_refused()
+        finally:
+            if self.refused is not None:
+                with contextlib.suppress(Exception):  # stops python-socketio's reconnect loop, if any
+                    await asyncio.wait_for(self.sio.shutdown(), timeout=5)
+                self.failed.set()
+
+    async def _connect_until_refused(self) -> None:
         delay = self.settings.reconnect_delay
-        while not self._closing:
+        while not self._closing and self.refused is None:
             self._restart.clear()
             try:
                 await self.sio.connect(
-                    self.settings.edge_url, auth=encode(self.hello), retry=True, wait_timeout=5,
+                    self.settings.edge_url, auth=encode(self.hello), retry=False, wait_timeout=5,
                 )
-            except socketio.exceptions.ConnectionError as exc:
-                if self._closing:
+            except (socketio.exceptions.ConnectionError, ValueError, OSError) as exc:  # never end the task
+                if self._closing or self.refused is not None:
                     return
-                # Refused by the edge (e.g. unknown camera) or the handshake timed out: back off and retry.
+                # A transient refusal (camera_limit, busy) or the handshake timed out: back off and retry.
                 self.log.warning("connect_failed", edge_url=self.settings.edge_url, error=str(exc),
                                  retry_in_s=round(delay, 2))
                 await asyncio.sleep(self._jitter(delay))

@@ -28,6 +28,7 @@ from edgewatch.protocol import (
     ErrorMessage,
     Frame,
     FrameAck,
+    FrameStatus,
     Hello,
     NodeRole,
     ProtocolError,
@@ -37,8 +38,9 @@ from edgewatch.protocol import (
     encode,
     new_trace_id,
 )
+from edgewatch.telemetry.health import Health, NodeHTTP
 from edgewatch.telemetry.logs import get_logger
-from edgewatch.telemetry.metrics import CameraMetrics, serve_metrics
+from edgewatch.telemetry.metrics import CameraMetrics
 
 
 @dataclass
@@ -70,7 +72,9 @@ class _InFlight:
 
 class CameraNode:
     """One camera. ``await run()`` streams until the source ends (no loop), ``max_frames`` were sent and
-    answered, or ``stop()``; it returns the :class:`CameraStats`."""
+    answered, or ``stop()``; it returns the :class:`CameraStats`. Raises :class:`EdgeRefused` when the edge
+    refuses the camera permanently (unknown camera or site, bad credential), :class:`SourceError` when a
+    file source cannot be read."""
 
     def __init__(
         self,
@@ -102,7 +106,8 @@ class CameraNode:
         self.link.on(SocketEvent.FRAME_ACK, self._on_ack)
         self.link.on(SocketEvent.ERROR, self._on_error)
         self._labels = self.metrics.frames_sent.labels(settings.camera_id)
-        self._metrics_server: Any = None
+        self._metrics_server: NodeHTTP | None = None
+        self._last_processed: float | None = None  # monotonic time of the last ack with status processed
 
     # ---- lifecycle --------------------------------------------------------------------------------------
 
@@ -114,9 +119,10 @@ class CameraNode:
     async def run(self) -> CameraStats:
         s = self.settings
         if self.source is None:
-            self.source = await asyncio.to_thread(open_source, s.source, s.loop)  # SourceError names it
+            # SourceError names a file source that cannot be used; live sources fail (and retry) on read
+            self.source = await asyncio.to_thread(open_source, s.source, s.loop, None, s.source_timeout)
         if s.metrics_port is not None:
-            self._metrics_server = serve_metrics(self.metrics.registry, s.metrics_port, self.metrics_host)
+            self._metrics_server = NodeHTTP(self.metrics.registry, s.metrics_port, self.metrics_host, self.health)
         self.log.info("camera_started", source=self.source.description, fps=s.fps, edge_url=s.edge_url,
                       max_width=s.max_width, jpeg_quality=s.jpeg_quality, send_buffer=s.send_buffer,
                       max_in_flight=s.max_in_flight)
@@ -135,8 +141,31 @@ class CameraNode:
                 self._metrics_server.shutdown()
         if not producer.cancelled() and producer.exception() is not None:
             raise producer.exception()  # type: ignore[misc]
+        if self.link.refused is not None:  # refused for good: the command turns this into an exit status
+            raise self.link.refused
         self.log.info("camera_stopped", **self.stats.summary())
         return self.stats
+
+    def health(self) -> Health:
+        """Healthy only while connected to the edge and a frame was *processed* by it within the health
+        window (``health_window``, at least 3 frame periods): a camera whose frames are all dropped, refused
+        or unanswered is not healthy. Read by ``/healthz`` on the metrics port (another thread)."""
+        s = self.settings
+        window = max(s.health_window, 3.0 / s.fps)
+        last = self._last_processed
+        age = None if last is None else time.monotonic() - last
+        connected = self.link.connected.is_set()
+        detail = {
+            "camera_id": s.camera_id, "connected": connected, "window_s": window,
+            "last_processed_s_ago": None if age is None else round(age, 2),
+            "frames_sent": self.stats.frames_sent, "frames_acked": self.stats.frames_acked,
+            "frames_dropped": self.stats.frames_dropped, "source_failures": self.stats.source_failures,
+        }
+        if not connected:
+            return Health(False, "not connected to the edge", detail)
+        if age is None or age > window:
+            return Health(False, f"no frame processed by the edge in the last {window:g} s", detail)
+        return Health(True, detail=detail)
 
     # ---- producing ----------------------------------------------------------------------------------------
 
@@ -201,7 +230,7 @@ class CameraNode:
                 self.log.warning("source_reopen_failed", source=source.description, error=str(exc))
                 delay = min(delay * 2, self.settings.reconnect_delay_max)
                 continue
-            self.log.info("source_reopened", source=fresh.description)
+            self.log.info("source_retrying", source=fresh.description)  # a live source opens on its first read
             return fresh
 
     def _enqueue(self, frame: Frame) -> None:
@@ -227,7 +256,7 @@ class CameraNode:
 
     async def _send_loop(self) -> None:
         drain_deadline: float | None = None
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self.link.failed.is_set():
             self._expire_in_flight()
             while (self._outbox and self.link.connected.is_set() and not self._reached_max()
                    and len(self._in_flight) < self.settings.max_in_flight):
@@ -301,6 +330,8 @@ class CameraNode:
                           status=str(ack.status))
             return
         rtt = time.monotonic() - pending.sent_at
+        if ack.status is FrameStatus.PROCESSED:
+            self._last_processed = time.monotonic()
         self.stats.frames_acked += 1
         self.stats.rtt_ms.append(rtt * 1000)
         self.metrics.frames_acked.labels(self.settings.camera_id).inc()

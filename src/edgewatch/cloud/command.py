@@ -54,7 +54,8 @@ def main(args: argparse.Namespace) -> int:
     metrics = getattr(getattr(app, "state", None), "metrics", None)
     config = server_config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
-        timeout_graceful_shutdown=5, header_timeout=settings.header_timeout, idle_timeout=settings.idle_timeout,
+        timeout_graceful_shutdown=settings.shutdown_timeout, header_timeout=settings.header_timeout,
+        idle_timeout=settings.idle_timeout,
         on_timeout=(lambda kind: metrics.http_timeouts.labels(kind).inc()) if metrics is not None else None,
     )
     server = uvicorn.Server(config)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from edgewatch.edge.cloud_replicas import ReplicaSet, split_urls
 from edgewatch.protocol import IdentifyResult, ProtocolError, decode
 from edgewatch.telemetry import get_logger
 
@@ -49,13 +51,16 @@ class CloudClientOptions:
 
 
 class CloudClient:
-    """Async client of one cloud service. Create it inside a running loop; ``aclose()`` when done."""
+    """Async client of the cloud service. Create it inside a running loop; ``aclose()`` when done.
+
+    ``base_url`` is one URL or several separated by commas (cloud replicas): requests go round robin to
+    the replicas, and a retry after a failure goes to another replica (:class:`ReplicaSet`)."""
 
     def __init__(self, base_url: str, token: str | None, options: CloudClientOptions | None = None) -> None:
         self.options = options or CloudClientOptions()
+        self.replicas = ReplicaSet(split_urls(base_url), cooldown=self.options.breaker_cooldown)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
             headers=headers,
             timeout=self.options.timeout,
             limits=httpx.Limits(max_connections=self.options.max_concurrency),
@@ -69,6 +74,16 @@ class CloudClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def breaker_state(self) -> dict[str, Any]:
+        """The circuit breaker for ``/readyz``: ``state`` (closed, opened, half-opened), ``failures``, and
+        for an opened one whether its cool-down is over (the next request is a trial; purgatory's
+        ``opened_at`` is wall-clock time)."""
+        context = (await self._breakers.get_breaker(_BREAKER)).context
+        out: dict[str, Any] = {"state": context.state, "failures": context.failure_count or 0}
+        if context.state == "opened" and context.opened_at is not None:
+            out["cooldown_over"] = time.time() > context.opened_at + context.ttl
+        return out
 
     async def identify(
         self, image_jpeg: bytes, *, site_id: str, camera_id: str, trace_id: str, track_id: int | None = None
@@ -113,14 +128,25 @@ class CloudClient:
 
     async def _post(self, image_jpeg: bytes, site_id: str, camera_id: str, trace_id: str) -> IdentifyResult:
         async with self._slots:
+            url = self.replicas.pick()
             try:
-                response = await self._http.post(
-                    "/v1/identify",
-                    files={"image": ("crop.jpg", image_jpeg, "image/jpeg")},
-                    data={"site_id": site_id, "camera_id": camera_id, "trace_id": trace_id},
-                )
-            except httpx.HTTPError as exc:  # connect errors, timeouts, broken connections
-                raise CloudUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                result = await self._post_to(url, image_jpeg, site_id, camera_id, trace_id)
+            except CloudUnavailable:
+                self.replicas.failed(url)  # the retry goes to another replica
+                raise
+        self.replicas.succeeded(url)
+        return result
+
+    async def _post_to(self, url: str, image_jpeg: bytes, site_id: str, camera_id: str,
+                       trace_id: str) -> IdentifyResult:
+        try:
+            response = await self._http.post(
+                f"{url}/v1/identify",
+                files={"image": ("crop.jpg", image_jpeg, "image/jpeg")},
+                data={"site_id": site_id, "camera_id": camera_id, "trace_id": trace_id},
+            )
+        except httpx.HTTPError as exc:  # connect errors, timeouts, broken connections
+            raise CloudUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500 or response.status_code == 429:
             raise CloudUnavailable(f"cloud answered {response.status_code}: {response.text[:200]}")
         if response.status_code >= 400:

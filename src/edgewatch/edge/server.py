@@ -32,6 +32,7 @@ from edgewatch.config import EdgeSettings
 from edgewatch.edge.alarm_dispatch import AlarmDispatcher, site_room
 from edgewatch.edge.alarm_store import AlarmStore
 from edgewatch.edge.camera_presence import CameraPresence
+from edgewatch.edge.cloud_health import CloudProbe, cloud_readiness
 from edgewatch.edge.detection import PersonDetector
 from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAnalysed, TrackedBox
 from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, FrameTooLarge, ProcessedFrame
@@ -98,6 +99,7 @@ class EdgeNode:
         self.store: AlarmStore | None = None
         self.dispatcher: AlarmDispatcher | None = None
         self.verification: VerificationService | None = None
+        self.cloud_probe: CloudProbe | None = None  # reachability of the cloud, for /readyz
         self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="edge-detect")
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -136,6 +138,9 @@ class EdgeNode:
         self._spawn(self._check_timeouts(), "verify-timeouts")
         self._spawn(self._release_departed(), "release-departed-cameras")
         self._spawn(self.dispatcher.run(), "alarm-resend")  # supervised: restarts itself, /readyz shows it
+        if s.cloud_url:
+            self.cloud_probe = CloudProbe(s.cloud_url, s.cloud_probe_interval, min(3.0, s.cloud_timeout))
+            self._spawn(self.cloud_probe.run(), "cloud-probe")
         log.info("edge_started", sites=s.sites, cameras=s.cameras or "any", workers=s.workers,
                  detector=s.detector, input_size=s.input_size, cloud_url=s.cloud_url, alarm_db=str(s.alarm_db))
 
@@ -182,13 +187,17 @@ class EdgeNode:
         return JSONResponse({"status": "ok"})
 
     async def _readyz(self, _request: Request) -> Response:
-        outbox = self.dispatcher.problem() if self.dispatcher is not None else None
-        if self.status.ready and outbox is not None:
-            # Alarms still go out live, but the outbox cannot keep them: an operator must look.
-            return JSONResponse({"status": "degraded", "detector": self.status.detector, "outbox": outbox},
-                                status_code=503)
-        if self.status.ready:
-            return JSONResponse({"status": "ready", "detector": self.status.detector})
+        if self.status.ready:  # a cloud or outbox in trouble degrades the edge but never stops it serving
+            cloud_client = self.verification.cloud if self.verification is not None else None
+            breaker = await cloud_client.breaker_state() if cloud_client is not None else None
+            cloud = await cloud_readiness(self.cloud_probe, breaker)
+            # The outbox failing (full disk, locked, re-send loop restarting): alarms still go out live, but
+            # cannot be kept; an operator must look. 200 all the same: refusing traffic would be worse.
+            problem = self.dispatcher.problem() if self.dispatcher is not None else None
+            outbox = {"status": "ok"} if problem is None else {"status": "failing", "error": problem}
+            healthy = cloud["status"] in ("ok", "not_configured") and problem is None
+            return JSONResponse({"status": "ready" if healthy else "degraded", "detector": self.status.detector,
+                                 "cloud": cloud, "outbox": outbox})
         body = {"status": "failed" if self.status.error else "loading", "error": self.status.error}
         return JSONResponse(body, status_code=503)
 
@@ -216,24 +225,20 @@ class EdgeNode:
             hello = decode(Hello, auth)
         except ProtocolError as exc:
             log.warning("client_refused", sid=sid, reason=f"bad hello: {exc}")
-            raise socketio.exceptions.ConnectionRefusedError(refusal(RefusalCode.BAD_HELLO, f"bad hello: {exc}")) from None
+            raise refuse(RefusalCode.BAD_HELLO, f"bad hello: {exc}") from None
         if hello.site_id not in self.settings.sites:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown site")
-            raise socketio.exceptions.ConnectionRefusedError(refusal(
-                RefusalCode.UNKNOWN_SITE,
-                f"unknown site {hello.site_id!r}: this edge serves {', '.join(self.settings.sites)}",
-            ))
+            raise refuse(RefusalCode.UNKNOWN_SITE,
+                         f"unknown site {hello.site_id!r}: this edge serves {', '.join(self.settings.sites)}")
         cameras = self.settings.cameras
         if hello.role is NodeRole.CAMERA and cameras and hello.node_id not in cameras:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown camera")
-            raise socketio.exceptions.ConnectionRefusedError(
-                refusal(RefusalCode.UNKNOWN_CAMERA, f"unknown camera {hello.node_id!r}"))
+            raise refuse(RefusalCode.UNKNOWN_CAMERA, f"unknown camera {hello.node_id!r}")
         if hello.role is NodeRole.CAMERA and self.presence.full():
             self.metrics.connections_refused.labels(RefusalCode.CAMERA_LIMIT.value).inc()
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id,
                         reason="camera limit", max_cameras=self.settings.max_cameras)
-            raise socketio.exceptions.ConnectionRefusedError(refusal(
-                RefusalCode.CAMERA_LIMIT, f"this edge accepts {self.settings.max_cameras} cameras at once"))
+            raise refuse(RefusalCode.CAMERA_LIMIT, f"this edge accepts {self.settings.max_cameras} cameras at once")
         if hello.role is NodeRole.CAMERA:
             self.presence.joined(hello.node_id, sid)
             self.metrics.cameras_connected.set(self.presence.connections)
@@ -416,6 +421,12 @@ class EdgeNode:
                 await self.verification.check_timeouts()
             except Exception:  # keep checking: a missed timeout would be a silently dropped person
                 log.exception("timeout_check_failed")
+
+
+def refuse(code: RefusalCode, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    """The exception that refuses a connection with a machine-readable code: python-socketio sends the
+    client ``{"message": message, "data": {"code", "message"}}`` (a single argument would be stringified)."""
+    return socketio.exceptions.ConnectionRefusedError(message, refusal(code, message))
 
 
 def create_app(settings: EdgeSettings, detector: DetectorSource, metrics: EdgeMetrics | None = None) -> Any:

@@ -1,6 +1,7 @@
 """Prometheus metrics per node, each node with its own registry (no process-global collectors, so tests
 and in-process nodes never collide). Servers mount :func:`metrics_app` at ``/metrics``; the camera and
-alarm nodes, which have no web server, call :func:`serve_metrics` on their optional metrics port."""
+alarm nodes, which have no web server, serve it with a meaningful /healthz from
+:class:`edgewatch.telemetry.health.NodeHTTP` on their optional metrics port."""
 
 from __future__ import annotations
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,19 +54,33 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, db_path: Path | str, threshold: float = SFACE_COSINE_THRESHOLD,
-                 detector: DetectorOptions | None = None, concurrency: int | None = None) -> None:
+                 detector: DetectorOptions | None = None, concurrency: int | None = None,
+                 store_factory: Callable[[], Any] | None = None) -> None:
+        """``store_factory`` builds the face store (default: the SQLite file ``db_path``); replicas sharing
+        a PostgreSQL database pass one that builds a :class:`PgFaceStore`."""
         self.db_path = db_path
+        self._store_factory = store_factory or (lambda: FaceStore(self.db_path, MODEL_ID, EMBEDDING_DIM))
         self.threshold = threshold
         self.detector_options = detector or DetectorOptions()
         self.concurrency = concurrency or max(1, min(4, os.cpu_count() or 1))
         self._models: FaceModels | None = None
-        self._store: FaceStore | None = None
+        self._store: Any = None  # FaceStore or PgFaceStore: same interface
         self._start_lock = threading.Lock()
         self._error: str | None = "not started"
 
     @classmethod
     def from_settings(cls, settings: CloudSettings) -> LocalBackend:
-        return cls(settings.db_path, settings.match_threshold)
+        factory = None
+        if settings.db_url is not None:
+            url = settings.db_url.get_secret_value()
+            interval = settings.db_refresh_interval
+
+            def factory() -> Any:
+                from edgewatch.cloud.backends.pg_store import PgFaceStore
+
+                return PgFaceStore(url, MODEL_ID, EMBEDDING_DIM, refresh_interval=interval)
+
+        return cls(settings.db_path, settings.match_threshold, store_factory=factory)
 
     # ---- lifecycle ----------------------------------------------------------------------------------
 
@@ -75,13 +91,16 @@ class LocalBackend:
             try:
                 models = FaceModels(self.detector_options)
                 models.warm_up()
-                store = FaceStore(self.db_path, MODEL_ID, EMBEDDING_DIM)
+                store = self._store_factory()
             except Exception as exc:  # missing model files, unreadable database ...
                 self._error = f"local backend failed to start: {type(exc).__name__}: {exc}"
                 raise BackendUnavailable(self._error, retry_after=30) from exc
             self._models, self._store, self._error = models, store, None
 
     def ready(self) -> str | None:
+        """Why identify cannot be answered now (None when ready); a shared database that is away counts."""
+        if self._error is None and self._store is not None and hasattr(self._store, "problem"):
+            return self._store.problem()
         return self._error
 
     def close(self) -> None:
@@ -89,14 +108,14 @@ class LocalBackend:
             self._store.close()
             self._store = None
 
-    def _parts(self) -> tuple[FaceModels, FaceStore]:
+    def _parts(self) -> tuple[FaceModels, Any]:
         if self._models is None or self._store is None:
             self.start()
         assert self._models is not None and self._store is not None
         return self._models, self._store
 
     @property
-    def store(self) -> FaceStore:
+    def store(self) -> Any:
         return self._parts()[1]
 
     # ---- identification -----------------------------------------------------------------------------
