@@ -83,7 +83,8 @@ class OneLineErrors:
         self._on_reject = on_reject or (lambda _reason: None)
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        # Only the Socket.IO endpoint: a bug in the edge's own HTTP routes keeps its full traceback.
+        if scope["type"] not in ("http", "websocket") or not str(scope.get("path", "")).startswith("/socket.io"):
             await self.app(scope, receive, send)
             return
         started = False
