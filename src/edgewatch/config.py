@@ -124,6 +124,27 @@ class AlarmSettings(ReconnectSettings):
     webhook_url: str | None = Field(default=None, description="also POST every alarm as JSON to this URL")
     webhook_timeout: float = Field(default=5.0, gt=0, description="webhook request timeout, seconds")
 
+    # -- MQTT alarm listening and signed webhooks (issue 13; edgewatch.integrations) -----------------------
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key signing every webhook POST (give it via the environment)"
+    )
+    webhook_secret_file: Path | None = Field(default=None, description="file holding the webhook signing key")
+    mqtt_url: str | None = Field(
+        default=None,
+        description="listen for the site's alarms on this MQTT broker (mqtt://host:1883 or mqtts://host:8883) "
+        "instead of the edge's Socket.IO",
+    )
+    mqtt_username: str | None = Field(default=None, description="MQTT user name")
+    mqtt_password: SecretStr | None = Field(
+        default=None, description="MQTT password (give it via the environment, or use mqtt_password_file)"
+    )
+    mqtt_password_file: Path | None = Field(default=None, description="file holding the MQTT password")
+    mqtt_ca_file: Path | None = Field(default=None, description="CA certificate(s) to verify the broker (TLS)")
+    mqtt_topic_prefix: str = Field(
+        default="edgewatch", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
+        description="topic prefix the edge publishes under",
+    )
+
 
 class EdgeSettings(NodeSettings):
     """An edge node: receives frames, detects persons off the event loop, raises alarms."""
@@ -210,6 +231,31 @@ class EdgeSettings(NodeSettings):
     alarm_retention: float = Field(
         default=7 * 24 * 3600.0, gt=0,
         description="seconds acknowledged alarms and their snapshots are kept in the outbox before pruning",
+    )
+
+    # -- MQTT and Home Assistant discovery (issue 13; edgewatch.integrations.mqtt) -------------------------
+    mqtt_url: str | None = Field(
+        default=None,
+        description="publish alarms, tracks and camera state to this MQTT broker (mqtt://host:1883 or "
+        "mqtts://host:8883; off when unset)",
+    )
+    mqtt_username: str | None = Field(default=None, description="MQTT user name")
+    mqtt_password: SecretStr | None = Field(
+        default=None, description="MQTT password (give it via the environment, or use mqtt_password_file)"
+    )
+    mqtt_password_file: Path | None = Field(default=None, description="file holding the MQTT password")
+    mqtt_ca_file: Path | None = Field(default=None, description="CA certificate(s) to verify the broker (TLS)")
+    mqtt_topic_prefix: str = Field(
+        default="edgewatch", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
+        description="first levels of every topic this edge publishes",
+    )
+    mqtt_node_id: Identifier = Field(
+        default="edge1", description="this edge's name on MQTT: availability topic, Home Assistant unique ids"
+    )
+    mqtt_discovery: bool = Field(default=True, description="publish Home Assistant MQTT discovery configs")
+    mqtt_discovery_prefix: str = Field(
+        default="homeassistant", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
+        description="Home Assistant's discovery prefix",
     )
 
 

@@ -4,11 +4,18 @@ The webhook body is the alarm event as JSON *without* the snapshot bytes (a snap
 and most receivers - chat, paging, home automation - want the facts); ``snapshot_bytes`` says whether the
 edge attached one and how large it was. Failures are retried a few times with backoff, then logged;
 they never stop the node.
+
+With a secret (``webhook_secret`` / ``webhook_secret_file``) every POST is signed: the
+``X-Edgewatch-Signature: t=<unix>,v1=<hex>`` header is an HMAC-SHA256 over the timestamp and the exact body
+bytes (:mod:`edgewatch.integrations.webhooks`, which also has the receiver's check). Each attempt is signed
+afresh, so a retry is never rejected as too old. ``X-Edgewatch-Event-Id`` lets a receiver drop the copies a
+retry may produce.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -16,6 +23,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from edgewatch.integrations.webhooks import SIGNATURE_HEADER, sign
 from edgewatch.protocol import AlarmEvent
 from edgewatch.telemetry.logs import get_logger
 
@@ -55,7 +63,7 @@ class WebhookAction:
 
     def __init__(
         self, url: str, node_id: str, timeout: float = 5.0, attempts: int = 3, backoff: float = 0.5,
-        on_failure: Any = None,
+        on_failure: Any = None, secret: bytes | None = None,
     ) -> None:
         parsed = httpx.URL(url)
         if parsed.scheme not in ("http", "https") or not parsed.host:
@@ -65,16 +73,17 @@ class WebhookAction:
         self.attempts = attempts
         self.backoff = backoff
         self.on_failure = on_failure
+        self._secret = secret
         self.client = httpx.AsyncClient(timeout=timeout)
 
     async def __call__(self, event: AlarmEvent) -> bool:
-        body = webhook_body(event, self.node_id)
+        body = json.dumps(webhook_body(event, self.node_id), separators=(",", ":")).encode("utf-8")
         delay = self.backoff
         for attempt in range(1, self.attempts + 1):
             started = time.monotonic()
             error: str
             try:
-                response = await self.client.post(self.url, json=body)
+                response = await self.client.post(self.url, content=body, headers=self._headers(event, body))
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
             else:
@@ -97,6 +106,12 @@ class WebhookAction:
         if self.on_failure is not None:
             self.on_failure()
         return False
+
+    def _headers(self, event: AlarmEvent, body: bytes) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "X-Edgewatch-Event-Id": event.event_id}
+        if self._secret:
+            headers[SIGNATURE_HEADER] = sign(self._secret, body)
+        return headers
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from edgewatch.alarm.actions import ConsoleAction, WebhookAction
 from edgewatch.camera.link import EdgeLink
 from edgewatch.config import AlarmSettings
+from edgewatch.integrations.webhooks import read_secret
 from edgewatch.protocol import (
     AlarmAck,
     AlarmEvent,
@@ -72,6 +73,8 @@ class AlarmNode:
             self.webhook = WebhookAction(
                 settings.webhook_url, settings.node_id, settings.webhook_timeout, webhook_attempts,
                 webhook_backoff, on_failure=self.metrics.webhook_failures.inc,
+                secret=read_secret(settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+                                   settings.webhook_secret_file, "webhook_secret"),
             )
             self._actions.append(self.webhook)
         if on_alarm is not None:

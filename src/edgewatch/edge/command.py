@@ -43,6 +43,13 @@ def main(args: argparse.Namespace) -> int:
         log.error("alarm_db_failed", alarm_db=str(settings.alarm_db), error=str(exc))
         sys.stderr.write(f"edgewatch edge: --alarm-db {settings.alarm_db}: {exc}\n")
         return 2
+    from edgewatch.integrations.mqtt.broker import broker_config
+
+    try:
+        broker_config(settings)  # a bad broker URL, CA or password file fails the start, in one line
+    except ValueError as exc:
+        sys.stderr.write(f"edgewatch edge: {exc}\n")
+        return 2
     # Load the model before listening, so a bad model path fails the start with a clear message.
     try:
         detector = create_detector(

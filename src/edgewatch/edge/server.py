@@ -39,6 +39,7 @@ from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, Fr
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
 from edgewatch.edge.socket_server import GuardedServer, OneLineErrors
 from edgewatch.edge.verification import FrameContext, VerificationService
+from edgewatch.integrations.mqtt.hook import MqttHook
 from edgewatch.protocol import (
     MAX_FRAME_BYTES,
     AlarmAck,
@@ -100,6 +101,7 @@ class EdgeNode:
         self.dispatcher: AlarmDispatcher | None = None
         self.verification: VerificationService | None = None
         self.cloud_probe: CloudProbe | None = None  # reachability of the cloud, for /readyz
+        self.mqtt = MqttHook(settings, self.events, self.metrics.registry)  # off unless settings.mqtt_url
         self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="edge-detect")
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -141,10 +143,12 @@ class EdgeNode:
         if s.cloud_url:
             self.cloud_probe = CloudProbe(s.cloud_url, s.cloud_probe_interval, min(3.0, s.cloud_timeout))
             self._spawn(self.cloud_probe.run(), "cloud-probe")
+        self.mqtt.start(self._spawn)
         log.info("edge_started", sites=s.sites, cameras=s.cameras or "any", workers=s.workers,
                  detector=s.detector, input_size=s.input_size, cloud_url=s.cloud_url, alarm_db=str(s.alarm_db))
 
     async def stop(self) -> None:
+        await self.mqtt.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -197,8 +201,9 @@ class EdgeNode:
             outbox = {"status": "ok"} if problem is None else {"status": "failing", "error": problem}
             healthy = cloud["status"] in ("ok", "not_configured") and problem is None
             return JSONResponse({"status": "ready" if healthy else "degraded", "detector": self.status.detector,
-                                 "cloud": cloud, "outbox": outbox})
-        body = {"status": "failed" if self.status.error else "loading", "error": self.status.error}
+                                 "cloud": cloud, "outbox": outbox, **self.mqtt.readiness()})
+        body = {"status": "failed" if self.status.error else "loading", "error": self.status.error,
+                **self.mqtt.readiness()}
         return JSONResponse(body, status_code=503)
 
     async def _metrics(self, _request: Request) -> Response:
