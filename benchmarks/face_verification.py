@@ -9,6 +9,14 @@ Pairs:
 Prints the similarity distributions, accuracy / false accepts / false rejects at the threshold, and the
 smallest face the detector still finds (and still matches) in a small crop and in a 1280x720 frame.
 
+With the shared data it also runs the edge's own pipeline on ``video1_frame1..4`` (camera JPEG at quality 85,
+full width and --max-width 960/640/512, the edge's person detector and FrameProcessor) and prints, per
+frame, the best similarity to the enrolment photos of the full frame and of the edge's person crop, the
+way the edge cut crops before (any offset, +10 % padding, re-encoded at quality 90, cloud always upsampling
+small images; emulated: the cloud's old rule is approximated by always preferring the upsampled search)
+next to now (32 px grid, head-room, the frame's own JPEG tables, cloud searching at the image's own scale
+first).
+
   python benchmarks/face_verification.py [--threshold 0.363] [--shared ../shared/data]
 """
 
@@ -23,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgewatch.cloud.backends.face_models import SFACE_COSINE_THRESHOLD, FaceModels
+from edgewatch.cloud.backends.face_models import SFACE_COSINE_THRESHOLD, DetectorOptions, FaceModels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,6 +76,65 @@ def smallest_face(models: FaceModels, pixels: np.ndarray, reference: np.ndarray,
                 sim = float(faces[0].embedding @ reference)
                 cells.append(f"found, sim {sim:.3f} {'match' if sim >= threshold else 'no match'}")
         print(f"  {width:7d} | {cells[0]:24s} | {cells[1]}")
+
+
+def _old_crop(frame_bgr: np.ndarray, box, padding: float = 0.1) -> np.ndarray:
+    """The edge's crop before this change: any offset, 10 % padding, re-encoded at JPEG quality 90."""
+    pad_x, pad_y = (box.x2 - box.x1) * padding, (box.y2 - box.y1) * padding
+    height, width = frame_bgr.shape[:2]
+    x1, y1 = max(0, int(box.x1 - pad_x)), max(0, int(box.y1 - pad_y))
+    x2, y2 = min(width, int(box.x2 + pad_x) + 1), min(height, int(box.y2 + pad_y) + 1)
+    encoded = cv2.imencode(".jpg", frame_bgr[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+
+
+def edge_crops(shared: Path, threshold: float) -> None:
+    """Similarity of the known employee in the edge's person crops next to the full frames, old and new."""
+    from edgewatch.camera.encoding import encode_jpeg
+    from edgewatch.edge.detectors import create_detector
+    from edgewatch.edge.frame_processing import FrameProcessor
+
+    detector = create_detector()
+    processor = FrameProcessor(detector)
+    old_models = FaceModels(DetectorOptions(small_face=1 << 30, tta_factors=()))  # always upsampled (old rule)
+    new_models = FaceModels()
+    photos = [cv2.imread(str(p)) for p in sorted((shared / "known-faces").glob("*.png"))]
+    galleries = {}
+    for label, models in (("old", old_models), ("new", new_models)):
+        galleries[label] = np.stack([models.faces(photo)[0].embedding for photo in photos])
+
+    def best(models: FaceModels, label: str, pixels: np.ndarray) -> float | None:
+        faces = models.faces(pixels)
+        return None if not faces else float((galleries[label] @ faces[0].embedding).max())
+
+    def cell(value: float | None) -> str:
+        return "  none" if value is None else f"{value:.3f}{'*' if value < threshold else ' '}"
+
+    print("\nedge crops vs full frames (best similarity to the 3 enrolment photos; * below the threshold):")
+    print("  camera width | frame | old: full  crop  | new: full  crop")
+    gaps: dict[str, list[float]] = {"old": [], "new": []}
+    for max_width in (None, 960, 640, 512):
+        for index in range(1, 5):
+            source = cv2.imread(str(shared / "wisenet-frames" / f"video1_frame{index}.jpg"))
+            jpeg = encode_jpeg(source, max_width, 85)
+            frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+            boxes = detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            if not boxes:
+                print(f"  {max_width or 'full':>12} | {index:5d} | no person detected")
+                continue
+            old_full = best(old_models, "old", frame)
+            old_crop = best(old_models, "old", _old_crop(frame, boxes[0]))
+            new_full = best(new_models, "new", frame)
+            crops = processor.process(jpeg).persons
+            new_crop = best(new_models, "new", cv2.imdecode(np.frombuffer(crops[0].crop_jpeg, np.uint8), 1))
+            for label, full, crop in (("old", old_full, old_crop), ("new", new_full, new_crop)):
+                if full is not None:
+                    gaps[label].append((crop if crop is not None else 0.0) - full)
+            print(f"  {max_width or 'full':>12} | {index:5d} |   {cell(old_full)} {cell(old_crop)} |   "
+                  f"{cell(new_full)} {cell(new_crop)}")
+    for label, values in gaps.items():
+        if values:
+            print(f"  {label}: crop minus full frame: mean {np.mean(values):+.3f}, worst {min(values):+.3f}")
 
 
 def main() -> int:
@@ -137,6 +204,9 @@ def main() -> int:
         frames = [s for n, s in genuine if n.startswith("employee known") and "video1" in n]
         print(f"employee genuine pairs: min {min(employee_pairs):.3f}; enrolment photo ~ camera frame: "
               f"min {min(frames):.3f}, max {max(frames):.3f}")
+
+    if args.shared.is_dir():
+        edge_crops(args.shared, t)
 
     if "grace" in portraits:
         pixels = cv2.imread(str(asset("grace_hopper.jpg")))

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+#: ``../shared/data`` beside the repo, or ``$EDGEWATCH_SHARED_DATA`` (a git worktree sits elsewhere).
+SHARED_DATA = Path(os.environ.get("EDGEWATCH_SHARED_DATA") or REPO.parent / "shared" / "data").resolve()
 
 
 @pytest.fixture(autouse=True)

@@ -59,3 +59,45 @@ def test_lists_accept_commas(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGEWATCH_CONFIG", str(write(tmp_path, "[cloud]\nport = 9999\n")))
     assert load_settings(CloudSettings).port == 9999
+
+
+def test_bad_value_names_its_true_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10: every bad value was reported as "(command line)", also from a file or the environment."""
+    config = write(tmp_path, '[edge]\nport = "abc"\n')
+    with pytest.raises(SettingsError, match=rf"port \(config file {config} \[edge\]\).*got 'abc'"):
+        load_settings(EdgeSettings, config)
+    monkeypatch.setenv("EDGEWATCH_PORT", "abc")
+    with pytest.raises(SettingsError, match=r"port \(env EDGEWATCH_PORT\)"):
+        load_settings(EdgeSettings, config)  # the environment beats the file, so it is the one named
+    with pytest.raises(SettingsError, match=r"port \(command line\)"):
+        load_settings(EdgeSettings, config, port="-5")
+    monkeypatch.delenv("EDGEWATCH_PORT")
+    # An untouched default is never blamed on the command line.
+    with pytest.raises(SettingsError) as caught:
+        load_settings(EdgeSettings, sites="")
+    assert "sites (command line)" in str(caught.value) and "port" not in str(caught.value)
+
+
+def test_config_file_that_cannot_be_read(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="is a directory"):
+        load_settings(EdgeSettings, tmp_path)
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(b'[edge]\nsites = "caf\xe9"\n')
+    with pytest.raises(SettingsError, match="not UTF-8"):
+        load_settings(EdgeSettings, latin1)
+
+
+def test_paths_and_urls_are_checked_at_start(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(SettingsError, match=r"log_dir \(command line\): .* is a file"):
+        load_settings(EdgeSettings, log_dir=str(afile))
+    with pytest.raises(SettingsError, match=r"alarm_db \(command line\): .* is a folder"):
+        load_settings(EdgeSettings, alarm_db=str(tmp_path))
+    with pytest.raises(SettingsError, match=r"db_path \(command line\): .* cannot be created"):
+        load_settings(CloudSettings, db_path=str(afile / "faces.db"))
+    for url in ("notaurl", "not a url", "ftp://host/x", "http://", "http://host:99999"):
+        with pytest.raises(SettingsError, match="edge_url"):
+            load_settings(CameraSettings, edge_url=url)
+    assert load_settings(CameraSettings, edge_url="https://edge.example:8443").edge_url == "https://edge.example:8443"
+    assert load_settings(EdgeSettings, cloud_url="http://127.0.0.1:8080", log_dir=str(tmp_path / "new" / "logs"))

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from edgewatch import __version__
+from edgewatch.cli_support import describe_user_error
 
 #: sub-command -> module providing ``configure(parser)`` and ``main(args) -> int``.
 COMMANDS: dict[str, str] = {
@@ -25,8 +26,10 @@ COMMANDS: dict[str, str] = {
     "identify": "edgewatch.cloud.identify_command",
     "demo": "edgewatch.sim.command",
     "scene": "edgewatch.sim.scene_command",
+    "wan": "edgewatch.sim.wan_command",
     "collect": "edgewatch.report.collect_command",
     "report": "edgewatch.report.command",
+    "operators": "edgewatch.console.command",
 }
 
 
@@ -53,11 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one sub-command. Expected user errors (bad path, bad setting, port in use, missing extra) end
+    as one line ``edgewatch COMMAND: ...`` on stderr and exit status 2, never a traceback."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        line = describe_user_error(args.command, exc)
+        if line is None:
+            raise
+        sys.stderr.write(f"edgewatch {args.command}: {line}\n")
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 import types
 import typing
@@ -45,5 +46,78 @@ def settings_from_args(settings_cls: type[S], args: argparse.Namespace) -> S:
     try:
         return load_settings(settings_cls, getattr(args, "config", None), **overrides)
     except SettingsError as exc:
-        sys.stderr.write(f"edgewatch: {exc}\n")
+        sys.stderr.write(f"edgewatch {settings_cls.table or 'node'}: {exc}\n")
         raise SystemExit(2) from None
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad path, port in use, missing store ...): ``edgewatch`` prints the
+    message as one line ``edgewatch COMMAND: message`` and exits with status 2, without a traceback."""
+
+
+#: The ``pip install 'edgewatch[EXTRA]'`` each command needs (named when one of its libraries is missing).
+COMMAND_EXTRAS: dict[str, str] = {
+    "camera": "camera", "alarm": "alarm", "edge": "edge", "detect": "edge", "cloud": "cloud",
+    "persons": "cloud", "identify": "cloud", "demo": "all", "scene": "camera", "report": "report",
+    "collect": "all",
+}
+#: Libraries that belong to an extra of their own whatever the command (boto3: only the AWS backend).
+MODULE_EXTRAS: dict[str, str] = {"boto3": "aws", "botocore": "aws", "matplotlib": "report"}
+
+
+def describe_user_error(command: str, exc: BaseException) -> str | None:
+    """The one line for an expected failure of ``command`` (None: not a user error, let it propagate).
+
+    Handles :class:`UserError`, :class:`SettingsError`, ``OSError`` (a path that is missing, a folder,
+    a file, unwritable, ... or a port in use) and ``ModuleNotFoundError`` (an extra not installed)."""
+    if isinstance(exc, UserError | SettingsError):
+        return str(exc)
+    if isinstance(exc, ModuleNotFoundError):
+        module = (exc.name or "?").split(".")[0]
+        extra = MODULE_EXTRAS.get(module) or COMMAND_EXTRAS.get(command, "all")
+        return (f"needs the Python package {module!r}, which is not installed: "
+                f"pip install 'edgewatch[{extra}]'")
+    if isinstance(exc, OSError):
+        return _describe_os_error(exc)
+    return None
+
+
+def _describe_os_error(exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return reason
+    name = str(exc.filename)
+    if isinstance(exc, FileExistsError) and not Path(name).is_dir():
+        return f"{name} is a file; a folder is needed there"
+    if isinstance(exc, NotADirectoryError):
+        return f"cannot use {name}: part of that path is a file, not a folder"
+    if isinstance(exc, IsADirectoryError):
+        return f"{name} is a folder; a file is needed there"
+    if isinstance(exc, FileNotFoundError):
+        return f"{name} does not exist"
+    if isinstance(exc, PermissionError):
+        return f"no permission to use {name}"
+    target = name + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+    return f"cannot use {target}: {reason}"
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening, for ``uvicorn.Server.run(sockets=[...])``.
+
+    Bound before the server starts so that an address in use (or a host that is not local) is one clear
+    :class:`UserError` at start, not a JSON log line and uvicorn's exit status 3."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UserError(f"cannot listen on {host}:{port}: unknown host ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restart over TIME_WAIT
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = "address already in use (another process listens there)" if exc.errno == 98 else exc.strerror
+        raise UserError(f"cannot listen on {host}:{port}: {reason or exc}") from None
+    return sock

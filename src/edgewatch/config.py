@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edgewatch.protocol import Identifier
+from edgewatch.settings_checks import check_dir_path, check_file_path, check_url, check_url_list
 
 ENV_PREFIX = "EDGEWATCH_"
 CONFIG_ENV = "EDGEWATCH_CONFIG"
@@ -63,6 +64,12 @@ class NodeSettings(BaseSettings):
         # below the environment (see load_settings), so the order here is init > env.
         return init_settings, env_settings
 
+    # Start-up checks (issue 10, command line): a log folder that cannot be one fails at start.
+    @field_validator("log_dir")
+    @classmethod
+    def _log_dir_usable(cls, value: Path | None) -> Path | None:
+        return check_dir_path(value)
+
 
 class ReconnectSettings(NodeSettings):
     """Reconnection of IoT nodes to their edge: exponential backoff with jitter (python-socketio's)."""
@@ -76,6 +83,12 @@ class ReconnectSettings(NodeSettings):
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="serve Prometheus metrics on this port (off when unset)"
     )
+
+    # Start-up checks (issue 10, command line): a typo in the edge's URL fails at start, not retried for ever.
+    @field_validator("edge_url")
+    @classmethod
+    def _edge_url_usable(cls, value: str) -> str:
+        return str(check_url(value, ("http", "https", "ws", "wss")))
 
 
 class CameraSettings(ReconnectSettings):
@@ -144,6 +157,12 @@ class AlarmSettings(ReconnectSettings):
         default="edgewatch", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
         description="topic prefix the edge publishes under",
     )
+
+    # Start-up checks (issue 10, command line): a webhook URL that cannot be used fails at start.
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_usable(cls, value: str | None) -> str | None:
+        return check_url(value)
 
 
 class EdgeSettings(NodeSettings):
@@ -257,6 +276,29 @@ class EdgeSettings(NodeSettings):
         default="homeassistant", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
         description="Home Assistant's discovery prefix",
     )
+    # ---- web console (issue 11) ----
+    operators_file: Path | None = Field(
+        default=None, description="operator accounts of the web console at /console (no console when unset; "
+        "manage with `edgewatch operators`)"
+    )
+
+    # Start-up checks (issue 10, command line): URL, outbox path and sites are usable before anything starts.
+    @field_validator("cloud_url")
+    @classmethod
+    def _cloud_url_usable(cls, value: str | None) -> str | None:
+        return check_url_list(value)  # one URL or several replicas' URLs separated by commas
+
+    @field_validator("alarm_db")
+    @classmethod
+    def _alarm_db_usable(cls, value: Path) -> Path:
+        return check_file_path(value)  # type: ignore[return-value]
+
+    @field_validator("sites")
+    @classmethod
+    def _some_site(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("an edge serves at least one site (e.g. --sites site1)")
+        return value
 
 
 class CloudSettings(NodeSettings):
@@ -301,6 +343,11 @@ class CloudSettings(NodeSettings):
         description="on SIGTERM, seconds to finish requests in flight before closing them (keep it below the "
         "orchestrator's grace period: Kubernetes' default is 30)",
     )
+    # ---- web console (issue 11) ----
+    operators_file: Path | None = Field(
+        default=None, description="operator accounts of the web console at /console (no console when unset; "
+        "manage with `edgewatch operators`)"
+    )
 
     # -- bounds whatever clients send (issue 9, sec-bounds) --
     max_image_pixels: int = Field(
@@ -317,7 +364,8 @@ class CloudSettings(NodeSettings):
     @field_validator("db_path")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+        # Start-up check (issue 10): a folder or a path below a file fails at start, not with 503s later.
+        return check_file_path(value.expanduser().resolve())  # type: ignore[return-value]
 
 
 S = TypeVar("S", bound=NodeSettings)
@@ -325,9 +373,17 @@ S = TypeVar("S", bound=NodeSettings)
 
 def _read_table(path: Path, table: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SettingsError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise SettingsError(f"config file {path} is a directory, not a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"config file {path} is not UTF-8 text (byte {exc.start}): is it a TOML file?") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
     section = data.get(table, {})
@@ -341,8 +397,9 @@ def _env_overrides(cls: type[NodeSettings]) -> set[str]:
 
 
 def load_settings(cls: type[S], config_file: Path | str | None = None, **overrides: Any) -> S:
-    """Build settings for one node. ``overrides`` (the command line) beat the environment, which beats the
-    TOML file (``config_file`` or ``$EDGEWATCH_CONFIG``), which beats the defaults."""
+    """Build settings for one node. ``overrides`` (the command line; None means "not given") beat the
+    environment, which beats the TOML file (``config_file`` or ``$EDGEWATCH_CONFIG``), which beats the
+    defaults. Raises :class:`SettingsError` naming each bad field and where its value came from."""
     config_file = config_file or os.environ.get(CONFIG_ENV)
     from_file = _read_table(Path(config_file), cls.table) if config_file else {}
     unknown = sorted(set(from_file) - set(cls.model_fields))
@@ -352,27 +409,33 @@ def load_settings(cls: type[S], config_file: Path | str | None = None, **overrid
             f"valid: {', '.join(sorted(cls.model_fields))}"
         )
     env_set = _env_overrides(cls)
+    given = {k: v for k, v in overrides.items() if v is not None}
     values = {k: v for k, v in from_file.items() if k not in env_set}
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.update(given)
+    sources = {name: f"config file {config_file} [{cls.table}]" for name in values}
+    sources.update({name: f"env {ENV_PREFIX}{name.upper()}" for name in env_set})
+    sources.update({name: "command line" for name in given})
     try:
         return cls(**values)
     except ValidationError as exc:
-        raise SettingsError(_describe(cls, exc, set(overrides), env_set)) from None
+        raise SettingsError(_describe(cls, exc, sources)) from None
 
 
-def _describe(cls: type[NodeSettings], exc: ValidationError, cli: set[str], env: set[str]) -> str:
-    lines = [f"invalid {cls.table or 'node'} settings:"]
+def _describe(cls: type[NodeSettings], exc: ValidationError, sources: dict[str, str]) -> str:
+    """One line per bad field (the first line alone when only one is bad): name, source, problem, value."""
+    lines = []
     for item in exc.errors(include_url=False):
         name = str(item["loc"][0]) if item["loc"] else "?"
-        origin = (
-            "command line"
-            if name in cli
-            else f"env {ENV_PREFIX}{name.upper()}"
-            if name in env
-            else "config file or default"
-        )
-        lines.append(f"  {name} ({origin}): {item['msg']}")
-    return "\n".join(lines)
+        message = str(item["msg"]).removeprefix("Value error, ")
+        shown = ""
+        if (item["type"] != "value_error" and name in sources
+                and not any(word in name for word in ("token", "secret", "password", "key"))):
+            shown = f" (got {str(item.get('input'))[:80]!r})"
+        lines.append(f"{name} ({sources.get(name, 'default')}): {message}{shown}")
+    table = cls.table or "node"
+    if len(lines) == 1:
+        return f"invalid {table} setting {lines[0]}"
+    return f"invalid {table} settings:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def field_help(info: FieldInfo, name: str) -> str:

@@ -283,8 +283,9 @@ def test_metrics_count_identify_by_backend_and_verdict(client: TestClient, auth:
 
 def test_backend_that_cannot_start_answers_503_with_retry_after(tmp_path: Path, auth: dict[str, str],
                                                                 grace_jpeg: bytes) -> None:
-    """A real failure: the store path is a directory, so SQLite cannot open it. Never 'known'."""
-    (tmp_path / "faces.db").mkdir()
+    """A real failure: the store file is not an SQLite database, so SQLite cannot use it. Never 'known'.
+    (A folder as store path is refused earlier, when the settings are read.)"""
+    (tmp_path / "faces.db").write_bytes(b"not an SQLite database, just some bytes " * 4)
     settings = CloudSettings(token="test-token-123", db_path=tmp_path / "faces.db")
     with TestClient(create_app(settings)) as client:
         ready = client.get("/readyz")
@@ -292,6 +293,6 @@ def test_backend_that_cannot_start_answers_503_with_retry_after(tmp_path: Path, 
         assert client.get("/healthz").status_code == 200
         response = identify(client, grace_jpeg, auth)
         assert response.status_code == 503
-        assert response.json()["error"] == "backend_unavailable" and "unable to open" in response.json()["detail"]
+        assert response.json()["error"] == "backend_unavailable" and "not a database" in response.json()["detail"]
         assert int(response.headers["retry-after"]) > 0
         assert client.get("/v1/persons", headers=auth).status_code == 503

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import cv2
+import numpy as np
 import pytest
 from botocore.stub import ANY, Stubber
 from fastapi.testclient import TestClient
 
 from edgewatch.cloud.app import create_app
 from edgewatch.cloud.backends.rekognition import RekognitionBackend, external_image_id
+from edgewatch.cloud.images import load_image
 from edgewatch.config import CloudSettings
 
 COLLECTION = "edgewatch-test"
@@ -105,7 +108,7 @@ def test_start_creates_a_missing_collection(rig: Rig) -> None:
     rig.stub.assert_no_pending_responses()
 
 
-def test_enrolment_sanitises_the_name(rig: Rig, auth: dict[str, str], grace_jpeg: bytes) -> None:
+def test_enrolment_encodes_the_name(rig: Rig, auth: dict[str, str], grace_jpeg: bytes) -> None:
     face_id = str(uuid.uuid4())
     rig.collection_exists()
     rig.faces((str(uuid.uuid4()), "someone_else"))  # existence check: no face of Grace_Hopper yet
@@ -114,9 +117,9 @@ def test_enrolment_sanitises_the_name(rig: Rig, auth: dict[str, str], grace_jpeg
         response = client.post("/v1/persons", data={"name": "Grace Hopper"}, headers=auth,
                                files=[("photos", ("grace.jpg", grace_jpeg, "image/jpeg"))])
     assert response.status_code == 201
-    assert response.json() == {"name": "Grace_Hopper", "faces": 1, "added": 1, "created": True}
+    assert response.json() == {"name": "Grace Hopper", "faces": 1, "added": 1, "created": True}
     rig.stub.assert_no_pending_responses()
-    assert external_image_id("Ana María:1") == "Ana_Mar_a:1"
+    assert external_image_id("Ana María:1") == "Ana_Mar:ed:a:3a:1"
 
 
 def test_enrolment_photo_without_face_is_422_and_rolled_back(rig: Rig, auth: dict[str, str], grace_jpeg: bytes,
@@ -208,27 +211,97 @@ def test_crops_are_real_jpegs_of_each_face(rig: Rig, grace_jpeg: bytes) -> None:
     assert min(min(size) for size in sizes) >= 160  # small crops scaled up for Rekognition's 80 px minimum
 
 
-def test_throttling_retries_with_backoff_then_succeeds(rig: Rig, auth: dict[str, str], grace_jpeg: bytes) -> None:
+def test_throttling_is_answered_at_once_for_the_edge_to_retry(rig: Rig, auth: dict[str, str],
+                                                               grace_jpeg: bytes) -> None:
+    """One layer retries (the edge's client, honouring Retry-After): the cloud calls Rekognition once."""
     rig.collection_exists()
     rig.stub.add_client_error("detect_faces", "ThrottlingException", "Rate exceeded", 400)
-    rig.stub.add_client_error("detect_faces", "ProvisionedThroughputExceededException", "slow down", 400)
-    rig.detect(grace_jpeg, FACE)
-    rig.search(grace_jpeg, "grace")
-    with rig.app_client() as client:
-        assert post_identify(client, grace_jpeg, auth).json()["verdict"] == "known"
-    assert len(rig.sleeps) == 2 and rig.sleeps[1] > rig.sleeps[0] * 0.9  # exponential (with jitter)
-    rig.stub.assert_no_pending_responses()
-
-
-def test_throttling_that_persists_is_503_with_retry_after(rig: Rig, auth: dict[str, str], grace_jpeg: bytes) -> None:
-    rig.collection_exists()
-    for _ in range(3):
-        rig.stub.add_client_error("detect_faces", "ThrottlingException", "Rate exceeded", 400)
     with rig.app_client() as client:
         response = post_identify(client, grace_jpeg, auth)
     assert response.status_code == 503
     assert response.json()["error"] == "backend_throttled" and "ThrottlingException" in response.json()["detail"]
     assert int(response.headers["retry-after"]) >= 1
+    assert rig.sleeps == []  # no backoff inside the cloud
+    rig.stub.assert_no_pending_responses()
+
+
+def test_throttling_retries_inside_the_backend_only_when_asked(tmp_path: Path, grace_jpeg: bytes) -> None:
+    rig = Rig(tmp_path)
+    rig.backend = RekognitionBackend(COLLECTION, 90.0, client=rig.client, sleep=rig.sleeps.append, attempts=3)
+    rig.stub.activate()
+    rig.collection_exists()
+    rig.stub.add_client_error("detect_faces", "ThrottlingException", "Rate exceeded", 400)
+    rig.stub.add_client_error("detect_faces", "ProvisionedThroughputExceededException", "slow down", 400)
+    rig.detect(grace_jpeg, FACE)
+    rig.search(grace_jpeg, "grace")
+    faces = rig.backend.identify(load_image(grace_jpeg, "g.jpg"))
+    assert faces[0].match is not None and faces[0].match.name == "grace"
+    assert len(rig.sleeps) == 2 and rig.sleeps[1] > rig.sleeps[0] * 0.9  # exponential (with jitter)
+    rig.stub.assert_no_pending_responses()
+    rig.stub.deactivate()
+
+
+def _sent_images(rig: Rig, operation: str) -> list[bytes]:
+    sent: list[bytes] = []
+    rig.client.meta.events.register(f"before-parameter-build.rekognition.{operation}",
+                                    lambda params, **_: sent.append(params["Image"]["Bytes"]))
+    return sent
+
+
+def test_small_crop_is_scaled_up_before_rekognition(rig: Rig, grace_jpeg: bytes) -> None:
+    """A 72x210 person crop (a camera at --max-width 512) is sent at >= 80 px a side, never refused as
+    "no face"; the face's box is reported in the crop's own pixels."""
+    pixels = cv2.resize(load_image(grace_jpeg).pixels, (72, 210), interpolation=cv2.INTER_AREA)
+    crop = load_image(cv2.imencode(".jpg", pixels)[1].tobytes(), "crop.jpg")
+    sent = _sent_images(rig, "DetectFaces")
+    searched = _sent_images(rig, "SearchFacesByImage")
+    rig.collection_exists()
+    rig.detect(ANY, FACE)
+    rig.search(ANY, "grace")
+    faces = rig.backend.identify(crop)
+    rig.stub.assert_no_pending_responses()
+    assert len(sent) == 1 and sent[0] == searched[0]
+    height, width = load_image(sent[0]).pixels.shape[:2]
+    assert min(height, width) >= 80 and abs(width / height - 72 / 210) < 0.02
+    assert faces[0].match is not None and faces[0].match.name == "grace"
+    x1, _, x2, _ = faces[0].box
+    assert x2 <= 72 and round(x1, 1) == round(0.36 * 72, 1)
+
+
+def test_large_photo_is_scaled_down_before_rekognition(rig: Rig) -> None:
+    """A photo over Rekognition's 5 MB (a phone photo; the cloud may be configured to accept it) is
+    enrolled from a scaled-down JPEG under 5 MB instead of failing with ImageTooLargeException."""
+    rng = np.random.default_rng(5)
+    noisy = rng.integers(0, 255, (1800, 1500, 3), dtype=np.uint8)  # noise: a PNG of ~8 MB
+    data = cv2.imencode(".png", noisy)[1].tobytes()
+    assert len(data) > 5 * 1024 * 1024
+    photo = load_image(data, "phone.png", max_bytes=len(data))
+    sent = _sent_images(rig, "IndexFaces")
+    rig.collection_exists()
+    rig.faces()
+    rig.index(ANY, "big", str(uuid.uuid4()))
+    rig.backend.add_person("big", [photo])
+    rig.stub.assert_no_pending_responses()
+    assert len(sent) == 1 and len(sent[0]) <= 5 * 1024 * 1024
+    assert sent[0].startswith(b"\xff\xd8\xff") and max(load_image(sent[0]).pixels.shape[:2]) <= 1920
+
+
+def test_zoe_and_zoe_are_two_persons(rig: Rig, grace_jpeg: bytes) -> None:
+    """ "Zoë Adams" and "Zoé Adams" once both became Zo__Adams: enrolling one merged them and removing
+    one removed both. Now each has its own id; enrolling Zoë beside Zoé creates her, removal is apart."""
+    acute, diaeresis = external_image_id("Zoé Adams"), external_image_id("Zoë Adams")
+    assert acute != diaeresis
+    existing, new = str(uuid.uuid4()), str(uuid.uuid4())
+    rig.collection_exists()
+    rig.faces((existing, acute))  # Zoé is enrolled, Zoë is not
+    rig.index(grace_jpeg, diaeresis, new)
+    enrolment = rig.backend.add_person("Zoë Adams", [load_image(grace_jpeg, "zoe.jpg")])
+    assert enrolment.created and enrolment.name == "Zoë Adams" and enrolment.faces == 1
+    rig.faces((existing, acute), (new, diaeresis))
+    assert {(p.name, p.faces) for p in rig.backend.list_persons()} == {("Zoé Adams", 1), ("Zoë Adams", 1)}
+    rig.faces((existing, acute), (new, diaeresis))
+    rig.stub.add_response("delete_faces", {"DeletedFaces": [new]}, {"CollectionId": COLLECTION, "FaceIds": [new]})
+    assert rig.backend.remove_person("Zoë Adams") == 1  # the stub checks that only Zoë's face is deleted
     rig.stub.assert_no_pending_responses()
 
 

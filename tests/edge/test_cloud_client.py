@@ -79,11 +79,11 @@ async def test_identify_sends_token_image_and_trace(serve, tmp_path: Path) -> No
 
 
 async def test_transient_503_is_retried_and_the_retry_succeeds(serve, tmp_path: Path) -> None:
-    # The cloud's face store cannot be opened (its directory is a plain file): the real backend fails to
-    # start and the cloud answers 503 backend_unavailable with Retry-After, retrying the start per request.
-    blocker = tmp_path / "store"
-    blocker.write_text("not a directory")
-    app = cloud(blocker / "faces.db")
+    # The cloud's face store cannot be opened (the file is not an SQLite database): the real backend fails
+    # to start and the cloud answers 503 backend_unavailable with Retry-After, retrying the start per request.
+    blocker = tmp_path / "faces.db"
+    blocker.write_bytes(b"not an SQLite database, just some bytes " * 4)
+    app = cloud(blocker)
     server = serve(app)
     client = CloudClient(server.url, TOKEN, FAST)
     answers: list[tuple[int, str | None]] = []
@@ -106,8 +106,8 @@ async def test_transient_503_is_retried_and_the_retry_succeeds(serve, tmp_path: 
 
 
 async def test_unavailable_cloud_is_tried_attempts_times_then_fails_secure(serve, tmp_path: Path) -> None:
-    (tmp_path / "store").write_text("not a directory")
-    app = cloud(tmp_path / "store" / "faces.db")
+    (tmp_path / "faces.db").write_bytes(b"not an SQLite database, just some bytes " * 4)
+    app = cloud(tmp_path / "faces.db")
     client = CloudClient(serve(app).url, TOKEN, FAST)
     try:
         with pytest.raises(CloudUnavailable, match="503"):

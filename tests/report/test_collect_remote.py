@@ -299,3 +299,13 @@ def test_parse_hosts_forms() -> None:
     ):
         with pytest.raises(HostListError, match=message):
             parse_hosts(text)
+
+
+def test_one_shot_container_without_logs_is_not_a_failure(tmp_path: Path, fakes: dict[str, Any]) -> None:
+    """The compose enrolment runs once and logs nothing to /app/logs: `collect` says so, not FAIL."""
+    (tmp_path / "fixtures" / "compose" / "edgewatch" / "edgewatch-enrol-1").mkdir()
+    result = fakes["run"]("--out", str(tmp_path / "out"), "--docker-project", "edgewatch")
+    assert result.returncode == 0, result.stderr
+    assert "none docker edgewatch-enrol-1: no *.jsonl log files (nothing logged there)" in result.stdout
+    assert "FAIL" not in result.stdout
+    assert "total: 3 file(s) from 2 of 3 source(s); 0 failed, 1 with no logs" in result.stdout

@@ -68,6 +68,8 @@ def test_known_person_is_recognised_and_unknown_person_raises_one_acknowledged_a
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["frames_processed"] > 0 and summary["alarms_acked"] == len(raised)
     assert "latency (ms, p50 / p90 / p99)" in out
+    # The next step names this run's own log folder.
+    assert f"next: edgewatch report {run_dir.resolve() / 'logs'} --out {run_dir.resolve() / 'report'}" in out
 
 
 def test_demo_leaves_no_process_behind(demo_run) -> None:
@@ -112,7 +114,7 @@ def test_ctrl_c_stops_every_node(tmp_path: Path) -> None:
         if demo.poll() is None:
             demo.kill()
     text = (run_dir.parent / "demo.out").read_text()
-    assert "interrupted: stopping every node" in text and "summary" in text
+    assert "interrupted (SIGINT): stopping every node" in text and "summary" in text
     alive = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True, check=False)
     assert alive.stdout.strip() == "", alive.stdout
 
@@ -126,7 +128,8 @@ def test_scene_command_writes_frames_and_the_photo_to_enrol(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stderr
     frames = sorted(out.glob("frame_*.jpg"))
-    assert len(frames) == 30  # (5 s + 10 s tail) x 2 fps
+    assert len(frames) == 10  # exactly --duration 5 s x 2 fps
+    assert "wrote 10 frames (5 s at 2 fps)" in result.stdout
     assert (tmp_path / "known" / "eileen-collins.jpg").read_bytes()[:2] == b"\xff\xd8"
     bad = subprocess.run([sys.executable, "-m", "edgewatch", "scene", "--out", str(out), "--fps", "0"],
                          capture_output=True, text=True, check=False, timeout=60)

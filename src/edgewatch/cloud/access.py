@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+#: Photos larger than this are scaled down before they are sent or enrolled (the cloud's default upload
+#: limit, and Rekognition's): a 6 MB phone photo is enrolled instead of refused.
+PHOTO_MAX_BYTES = 5 * 1024 * 1024
 URL_ENV = "EDGEWATCH_CLOUD_URL"
 TOKEN_ENV = "EDGEWATCH_TOKEN"
 
@@ -32,20 +35,46 @@ class Access(Protocol):
     def close(self) -> None: ...
 
 
-def add_access_options(parser: argparse.ArgumentParser) -> None:
+def add_access_options(parser: argparse.ArgumentParser, *, repeat: bool = False) -> None:
+    """``--url`` / ``--db`` / ``--timeout``. ``repeat``: the same options again on an action's sub-parser
+    (``persons add --db f.db ...``); they default to SUPPRESS there, so a value given before the action
+    is kept unless the action repeats it."""
+    default = argparse.SUPPRESS if repeat else None
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--url", default=None,
+    where.add_argument("--url", default=default,
                        help=f"a running cloud (default: ${URL_ENV} or {DEFAULT_URL}); token from ${TOKEN_ENV}")
-    where.add_argument("--db", type=Path, default=None, metavar="PATH",
+    where.add_argument("--db", type=Path, default=default, metavar="PATH",
                        help="work directly on a local-backend store file, no server needed")
-    parser.add_argument("--timeout", type=float, default=60.0, help="HTTP timeout, seconds (default: 60)")
+    parser.add_argument("--timeout", type=float, default=argparse.SUPPRESS if repeat else 60.0,
+                        help="HTTP timeout, seconds (default: 60)")
 
 
-def open_access(args: argparse.Namespace, threshold: float | None = None) -> Access:
+def open_access(args: argparse.Namespace, threshold: float | None = None, *, create: bool = False) -> Access:
+    """The store file (``--db``) or the cloud (``--url``) named by ``args``. Raises
+    :class:`~edgewatch.cli_support.UserError` for both given, a bad URL, a store path that is a folder,
+    or (unless ``create``) a store file that does not exist: a typo must not become an empty store that
+    answers "intruder" for everyone."""
+    from edgewatch.cli_support import UserError
+    from edgewatch.settings_checks import check_file_path, check_url
+
+    if args.db is not None and args.url is not None:
+        raise UserError("give either --db PATH or --url URL, not both")
     if args.db is not None:
+        try:
+            check_file_path(args.db)
+        except ValueError as exc:
+            raise UserError(f"--db: {exc}") from None
+        if not create and not args.db.expanduser().is_file():
+            raise UserError(f"no face store at {str(args.db)!r} (check the path; a store is created by "
+                            f"`edgewatch persons --db {args.db} add NAME PHOTO`)")
         return LocalAccess(args.db, threshold)
-    return HttpAccess(args.url or os.environ.get(URL_ENV) or DEFAULT_URL, os.environ.get(TOKEN_ENV),
-                      args.timeout)
+    url = args.url or os.environ.get(URL_ENV) or DEFAULT_URL
+    try:
+        check_url(url)
+    except ValueError as exc:
+        source = "--url" if args.url else f"${URL_ENV}" if os.environ.get(URL_ENV) else "default URL"
+        raise UserError(f"{source}: {exc}") from None
+    return HttpAccess(url, os.environ.get(TOKEN_ENV), args.timeout)
 
 
 def _read(path: Path) -> bytes:
@@ -53,6 +82,21 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise AccessError("unreadable_file", f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def _read_photo(path: Path) -> bytes:
+    """A photo's bytes, scaled down and re-encoded as JPEG when over :data:`PHOTO_MAX_BYTES`."""
+    from edgewatch.cloud.sizing import ImageTooLargeToFit, fit_file_bytes
+
+    data = _read(path)
+    try:
+        return fit_file_bytes(data, PHOTO_MAX_BYTES)
+    except ImageTooLargeToFit as exc:
+        raise AccessError("payload_too_large", f"{str(path)!r}: {exc}") from None
+
+
+def _photo_type(path: Path, data: bytes) -> str:
+    return "image/jpeg" if data.startswith(b"\xff\xd8\xff") else _media_type(path)
 
 
 def _media_type(path: Path) -> str:
@@ -83,17 +127,25 @@ class HttpAccess:
             try:
                 body = response.json()
                 code, detail = str(body.get("error", f"http_{response.status_code}")), str(body.get("detail", ""))
-            except ValueError:
+            except (ValueError, AttributeError):
                 code, detail = f"http_{response.status_code}", response.text[:300]
             raise AccessError(code, detail)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type")
+            raise AccessError("bad_answer", f"{self.url} answered {response.status_code} with {kind}, not JSON: "
+                              f"{response.text[:100]!r} (is this an edgewatch cloud?)") from None
 
     def identify(self, path: Path) -> dict[str, Any]:
-        data = _read(path)
-        return self._request("POST", "/v1/identify", files={"image": (path.name, data, _media_type(path))})
+        data = _read_photo(path)
+        return self._request("POST", "/v1/identify", files={"image": (path.name, data, _photo_type(path, data))})
 
     def add_person(self, name: str, photos: list[Path]) -> dict[str, Any]:
-        files = [("photos", (p.name, _read(p), _media_type(p))) for p in photos]
+        files = []
+        for p in photos:
+            data = _read_photo(p)
+            files.append(("photos", (p.name, data, _photo_type(p, data))))
         try:
             return self._request("POST", "/v1/persons", data={"name": name}, files=files)
         except AccessError as exc:
@@ -137,7 +189,8 @@ class LocalAccess:
     def _image(self, path: Path) -> Any:
         from edgewatch.cloud.images import load_image
 
-        return self._guard(load_image, _read(path), str(path), _media_type(path))
+        data = _read_photo(path)
+        return self._guard(load_image, data, str(path), _photo_type(path, data))
 
     def identify(self, path: Path) -> dict[str, Any]:
         from edgewatch.cloud.backends.base import verdict_for

@@ -199,7 +199,7 @@ def create_app(settings: CloudSettings, backend: Backend | None = None) -> Any:
     @app.post("/v1/persons", status_code=201, response_model=Enrolment, tags=["persons"], dependencies=secured,
               summary="Enrol a new known person from one or more photos (409 if the name exists)")
     async def add_person(name: Annotated[str, Form()], photos: Photos) -> Enrolment:
-        check_name(name)
+        name = check_name(name)
         images = await read_photos(photos)
         result = await service.run(backend.add_person, name, images, create=True, exist_ok=False)
         log.info("person_added", name=result.name, faces=result.faces, added=result.added)
@@ -224,7 +224,7 @@ def create_app(settings: CloudSettings, backend: Backend | None = None) -> Any:
     @app.post("/v1/persons/{name}/faces", response_model=Enrolment, tags=["persons"], dependencies=secured,
               summary="Add photos to a known person (404 if unknown)")
     async def add_faces(name: PersonName, photos: Photos) -> Enrolment:
-        check_name(name)
+        name = check_name(name)
         images = await read_photos(photos)
         result = await service.run(backend.add_person, name, images, create=False, exist_ok=True)
         log.info("person_faces_added", name=result.name, faces=result.faces, added=result.added)
@@ -239,4 +239,8 @@ def create_app(settings: CloudSettings, backend: Backend | None = None) -> Any:
 
     guarded = Guard(app, token, body_limit, on_reject=lambda code: metrics.errors.labels(code).inc())
     guarded.fastapi = app  # type: ignore[attr-defined]  # for tests and tools that want the inner app
+    if settings.operators_file is not None:  # the operators' web console at /console (cloud/console)
+        from edgewatch.cloud.console import with_console
+
+        return with_console(guarded, settings, service)
     return guarded

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgewatch.cli_support import add_settings_options, settings_from_args
+from edgewatch.cli_support import add_settings_options, listen_socket, settings_from_args
 from edgewatch.config import CloudSettings
 
 
@@ -40,6 +40,12 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write("edgewatch cloud: no bearer token configured: set EDGEWATCH_TOKEN (or --token); "
                          "--allow-no-token serves without one, for a test bench on loopback only\n")
         return 2
+    if settings.backend == "rekognition":
+        import importlib.util
+
+        if importlib.util.find_spec("boto3") is None:  # else every request would answer 503 later
+            raise ModuleNotFoundError("boto3 is needed by the rekognition backend", name="boto3")
+    sock = listen_socket(settings.host, settings.port)  # port in use: one line, exit 2 (UserError)
     try:
         app = create_app(settings)
     except Exception as exc:  # noqa: BLE001 - a backend that cannot even be built (bad configuration)
@@ -58,11 +64,8 @@ def main(args: argparse.Namespace) -> int:
         idle_timeout=settings.idle_timeout,
         on_timeout=(lambda kind: metrics.http_timeouts.labels(kind).inc()) if metrics is not None else None,
     )
-    server = uvicorn.Server(config)
     try:
-        server.run()
-    except KeyboardInterrupt:  # as uvicorn.run: Ctrl-C / SIGINT is a normal stop
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after a clean shutdown
         pass
-    if not server.started:
-        return 3  # uvicorn's STARTUP_FAILURE (e.g. the port is in use), as uvicorn.run exits
     return 0

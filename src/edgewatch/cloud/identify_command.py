@@ -5,7 +5,8 @@ $EDGEWATCH_TOKEN) or, with --db PATH, runs the local backend on that store file 
 With --json, one JSON line per image:
   {"image": PATH, "verdict": "known"|"intruder"|"no_face",
    "faces": [{"box": [x1, y1, x2, y2], "match": NAME or null, "similarity": S}]}
-and for an image that could not be identified {"image": PATH, "error": CODE, "detail": TEXT}.
+and for an image that could not be identified {"image": PATH, "error": CODE, "detail": TEXT} (its error is
+also written to stderr, where it goes alone without --json).
 Exit status: 0 every image answered, 1 some could not be, 2 bad usage.
 
 Examples:
@@ -66,6 +67,10 @@ def main(args: argparse.Namespace) -> int:
             except AccessError as exc:
                 failed += 1
                 line = {"image": str(path), "error": exc.code, "detail": exc.detail}
+                # An image that could not be identified is also said on stderr, as every command's errors are.
+                sys.stderr.write(f"edgewatch identify: {describe(line)}\n")
+                if not args.json:
+                    continue
             sys.stdout.write((json.dumps(line) if args.json else describe(line)) + "\n")
             sys.stdout.flush()
     finally:

@@ -22,21 +22,31 @@ from pathlib import Path
 from edgewatch.cloud.access import AccessError, add_access_options, open_access
 
 
+def _shared_options(parser: argparse.ArgumentParser, *, repeat: bool) -> None:
+    add_access_options(parser, repeat=repeat)
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if repeat else False,
+                        help="print the answer as JSON")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_access_options(parser)
-    parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+    # The shared options are accepted before or after the action (`persons --db f.db add ...` and
+    # `persons add --db f.db ...`): each action's parser repeats them with SUPPRESS defaults.
+    _shared_options(parser, repeat=False)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="enrol a person from one or more photos (creates or adds)")
+    _shared_options(add, repeat=True)
     add.add_argument("name", metavar="NAME")
     add.add_argument("photos", metavar="PHOTO", nargs="+", type=Path, help="JPEG or PNG photo(s)")
-    actions.add_parser("list", help="list known persons and their number of faces")
+    listing = actions.add_parser("list", help="list known persons and their number of faces")
+    _shared_options(listing, repeat=True)
     remove = actions.add_parser("remove", help="forget a person and all their faces")
+    _shared_options(remove, repeat=True)
     remove.add_argument("name", metavar="NAME")
 
 
 def main(args: argparse.Namespace) -> int:
     out = sys.stdout
-    access = open_access(args)
+    access = open_access(args, create=args.action == "add")
     try:
         if args.action == "add":
             result = access.add_person(args.name, list(args.photos))

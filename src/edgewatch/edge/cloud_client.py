@@ -5,11 +5,18 @@ While the breaker is open the edge does not wait on a dead cloud: calls fail at 
 :class:`CloudUnavailable`, the edge keeps detecting and tracking, and the persons it cannot verify become
 ``unverified`` alarms (fail secure). Once the breaker's cool-down passes, one trial call decides whether
 verification resumes. Retries use tenacity and the breaker purgatory: both are small, maintained and async.
+
+This client is the ONE layer that retries a busy cloud (the cloud answers Rekognition throttling at once
+with 503 + ``Retry-After`` instead of retrying itself): before another attempt it waits at least the
+answer's ``Retry-After`` (seconds; an HTTP date is ignored) unless another cloud replica is ready to
+take the retry at once, and gives up at once when that wait would end after its time budget (``budget``, default ``timeout``), so one identification never takes longer
+than the budget plus one request. The person then stays unverified and the edge asks again later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +24,13 @@ from typing import Any
 import httpx
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from edgewatch.edge.cloud_replicas import ReplicaSet, split_urls
 from edgewatch.protocol import IdentifyResult, ProtocolError, decode
@@ -40,6 +53,31 @@ class CloudRejected(CloudError):
     """The cloud refused the request itself (4xx: bad token, bad image). Retrying the same call won't help."""
 
 
+class CloudBusy(CloudUnavailable):
+    """The cloud answered 5xx/429 with ``Retry-After``: it should not be asked again before then."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+#: Longest ``Retry-After`` taken at its word, seconds (a larger one is clipped to this).
+MAX_RETRY_AFTER = 300.0
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (0..MAX_RETRY_AFTER), or None when absent or not a number of seconds."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER)
+
+
 @dataclass(frozen=True, slots=True)
 class CloudClientOptions:
     timeout: float = 5.0
@@ -48,6 +86,8 @@ class CloudClientOptions:
     max_concurrency: int = 4
     breaker_failures: int = 3
     breaker_cooldown: float = 5.0
+    #: Seconds one identify() may spend waiting between attempts and in them (None: ``timeout``).
+    budget: float | None = None
 
 
 class CloudClient:
@@ -115,9 +155,22 @@ class CloudClient:
     async def _identify_with_retries(
         self, image_jpeg: bytes, site_id: str, camera_id: str, trace_id: str
     ) -> IdentifyResult:
+        budget = self.options.budget if self.options.budget is not None else self.options.timeout
+        deadline = time.monotonic() + budget
+        backoff = wait_random_exponential(multiplier=0.1, max=self.options.backoff_max)
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            # Retry-After speaks for the replica that answered: with another replica ready, ask it now.
+            busy = error.retry_after if isinstance(error, CloudBusy) and not self.replicas.available() else 0.0
+            return max(backoff(state), busy)
+
+        def out_of_budget(state: RetryCallState) -> bool:
+            return time.monotonic() + wait(state) > deadline
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.options.attempts),
-            wait=wait_random_exponential(multiplier=0.1, max=self.options.backoff_max),
+            stop=stop_after_attempt(self.options.attempts) | out_of_budget,
+            wait=wait,
             retry=retry_if_exception_type(CloudUnavailable),
             reraise=True,
         )
@@ -148,7 +201,11 @@ class CloudClient:
         except httpx.HTTPError as exc:  # connect errors, timeouts, broken connections
             raise CloudUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500 or response.status_code == 429:
-            raise CloudUnavailable(f"cloud answered {response.status_code}: {response.text[:200]}")
+            message = f"cloud answered {response.status_code}: {response.text[:200]}"
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
+            if retry_after is not None:
+                raise CloudBusy(f"{message} (retry after {retry_after:g} s)", retry_after)
+            raise CloudUnavailable(message)
         if response.status_code >= 400:
             raise CloudRejected(f"cloud answered {response.status_code}: {response.text[:200]}")
         try:

@@ -51,6 +51,11 @@ class ReplicaSet:
                 return replica.url
         return min(self._replicas, key=lambda r: r.failed_at or 0.0).url
 
+    def available(self) -> int:
+        """How many replicas are not cooling down (a retry can go to one of them at once)."""
+        now = self._clock()
+        return sum(1 for r in self._replicas if r.failed_at is None or now - r.failed_at >= self.cooldown)
+
     def failed(self, url: str) -> None:
         for replica in self._replicas:
             if replica.url == url:

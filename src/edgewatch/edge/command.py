@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgewatch.cli_support import add_settings_options, settings_from_args
+from edgewatch.cli_support import add_settings_options, listen_socket, settings_from_args
 from edgewatch.config import EdgeSettings
 
 
@@ -60,6 +60,7 @@ def main(args: argparse.Namespace) -> int:
         log.error("detector_failed", error=str(exc))
         sys.stderr.write(f"edgewatch edge: cannot load the {settings.detector} detector: {exc}\n")
         return 2
+    sock = listen_socket(settings.host, settings.port)  # port in use: one line, exit 2 (UserError)
     from edgewatch.serving import server_config
     from edgewatch.telemetry.metrics import EdgeMetrics
 
@@ -70,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
                            idle_timeout=settings.idle_timeout,
                            on_timeout=lambda kind: metrics.http_timeouts.labels(kind).inc())
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock])
     except OSError as exc:
         log.error("edge_failed", error=str(exc))
         sys.stderr.write(f"edgewatch edge: {exc}\n")

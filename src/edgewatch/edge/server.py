@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from edgewatch.config import EdgeSettings
 from edgewatch.edge.alarm_dispatch import AlarmDispatcher, site_room
@@ -107,11 +107,17 @@ class EdgeNode:
         self._tasks: list[asyncio.Task[None]] = []
         self._detector_failures = 0
         self._register_handlers()
+        self.console: Any = None  # the operators' web console at /console (edge/console), when configured
+        if settings.operators_file is not None:
+            from edgewatch.edge.console import EdgeConsole
+
+            self.console = EdgeConsole(self, settings.operators_file)
         http = Starlette(
             routes=[
                 Route("/healthz", self._healthz),
                 Route("/readyz", self._readyz),
                 Route("/metrics", self._metrics),
+                *([Mount("/console", app=self.console.app)] if self.console is not None else []),
             ],
             lifespan=self._lifespan,
         )
@@ -144,6 +150,8 @@ class EdgeNode:
             self.cloud_probe = CloudProbe(s.cloud_url, s.cloud_probe_interval, min(3.0, s.cloud_timeout))
             self._spawn(self.cloud_probe.run(), "cloud-probe")
         self.mqtt.start(self._spawn)
+        if self.console is not None:
+            self._spawn(self.console.run(), "console")
         log.info("edge_started", sites=s.sites, cameras=s.cameras or "any", workers=s.workers,
                  detector=s.detector, input_size=s.input_size, cloud_url=s.cloud_url, alarm_db=str(s.alarm_db))
 

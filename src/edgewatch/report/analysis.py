@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from edgewatch.report import mapping
+from edgewatch.report import mapping, run_facts
 from edgewatch.report.loader import LoadedLogs, Record
+from edgewatch.report.sites import qualify_cameras
 
 #: Longest throughput series kept; longer runs use wider buckets (still reported as frames per second).
 MAX_BUCKETS = 600
@@ -297,8 +298,40 @@ def _alarms(logs: LoadedLogs) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return summary, timeline
 
 
+def _wan(logs: LoadedLogs, latency: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each shaped link: its configured conditions, how long the proxy really held chunks (its last
+    ``wan_stats``), and the p50 of the latency figures the link adds to, side by side."""
+    links: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in logs.of("wan_link"):
+        link = _key(record.values.get("link"))
+        links[(record.node, link)] = {
+            "link": link,
+            "node": record.node,
+            "configured": record.values.get("text"),
+            "delay_ms": _num(record.values.get("delay_ms")),
+            "jitter_ms": _num(record.values.get("jitter_ms")),
+            "held_upstream": None,
+            "held_downstream": None,
+        }
+    for record in sorted(logs.of("wan_stats"), key=lambda r: r.t or 0.0):
+        entry = links.get((record.node, _key(record.values.get("link"))))
+        if entry is not None:
+            entry["held_upstream"] = record.values.get("upstream")
+            entry["held_downstream"] = record.values.get("downstream")
+    measured = {**latency["per_hop"], **latency["cross_clock"]}
+    for entry in links.values():
+        entry["measured_p50_ms"] = {
+            key: measured[key].get("p50") for key in mapping.WAN_AFFECTS.get(entry["link"], ()) if key in measured
+        }
+    return sorted(links.values(), key=lambda e: (e["link"], e["node"]))
+
+
 def analyse(logs: LoadedLogs) -> Analysis:
-    """All figures of the report from ``logs``; never raises on partial or odd data."""
+    """All figures of the report from ``logs``; never raises on partial or odd data.
+
+    With more than one site in the logs, cameras are keyed ``site/camera`` (see :mod:`edgewatch.report.sites`).
+    """
+    sites = qualify_cameras(logs)
     missing: list[str] = [
         f"no {role} logs: {loss} unavailable"
         for role, loss in _ROLE_LOSSES.items()
@@ -326,6 +359,7 @@ def analyse(logs: LoadedLogs) -> Analysis:
             "roles_present": sorted(logs.roles_present),
             "roles_missing": [r for r in mapping.ROLES if r not in logs.roles_present],
             "unknown_events": dict(logs.unknown_events.most_common(30)),
+            "sites": sorted(sites),
         },
         "missing": missing,
         "latency_ms": {"per_hop": hop_figures, "cross_clock": cross_figures},
@@ -335,7 +369,11 @@ def analyse(logs: LoadedLogs) -> Analysis:
         "tracks": _tracks(logs),
         "cloud": _cloud(logs),
         "alarms": alarms,
+        "wan": _wan(logs, {"per_hop": hop_figures, "cross_clock": cross_figures}),
+        "settings": run_facts.settings(logs),
+        "alarm_list": run_facts.alarm_rows(logs),
     }
+    summary["headline"] = run_facts.headline(summary)
     return Analysis(
         summary=summary,
         hop_samples=hop_samples,

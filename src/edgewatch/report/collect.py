@@ -33,10 +33,19 @@ class SourceResult:
     files: list[str] = field(default_factory=list)
     bytes: int = 0
     error: str | None = None
+    #: set when the source was reached but held no logs (a one-shot container that logged nothing): not a failure
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None and bool(self.files)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``part`` (some files, then an error), ``none`` (reached, nothing logged) or ``FAIL``."""
+        if self.error is None:
+            return "ok" if self.files else "none"
+        return "part" if self.files else "FAIL"
 
 
 @dataclass
@@ -167,8 +176,9 @@ def collect(
             # keep whatever arrived even when the fetch failed half-way
             _place(root, out_dir, result)
             if result.error is None and not result.files:
-                result.error = "no *.jsonl log files found"
-            say(f"{job.kind} {job.name}: " + (result.error or f"{len(result.files)} file(s)"))
+                # reached, but nothing logged there: e.g. the one-shot enrolment container; not a failure
+                result.note = "no *.jsonl log files (nothing logged there)"
+            say(f"{job.kind} {job.name}: " + (result.error or result.note or f"{len(result.files)} file(s)"))
             return result
 
         with ThreadPoolExecutor(max_workers=PARALLEL_FETCHES) as pool:
@@ -180,8 +190,10 @@ def format_report(report: CollectReport) -> str:
     """The final summary: what was collected from where, what failed and why."""
     lines = [f"collected into {report.out_dir}:"]
     for source in report.sources:
-        status = "ok  " if source.ok else ("part" if source.files else "FAIL")
+        status = f"{source.status:<4}"
         detail = f"{len(source.files)} file(s), {source.bytes / 1000:.1f} kB"
+        if source.note:
+            detail = source.note
         if source.files:
             detail += " (" + ", ".join(source.files[:4]) + (", ..." if len(source.files) > 4 else "") + ")"
         if source.error:
@@ -189,7 +201,9 @@ def format_report(report: CollectReport) -> str:
         lines.append(f"  {status} {source.kind:<6} {source.name}: {detail}")
     ok = sum(1 for s in report.sources if s.files)
     failed = sum(1 for s in report.sources if s.error)
+    empty = sum(1 for s in report.sources if s.status == "none")
     lines.append(
         f"total: {report.files} file(s) from {ok} of {len(report.sources)} source(s); {failed} failed"
+        + (f", {empty} with no logs" if empty else "")
     )
     return "\n".join(lines)

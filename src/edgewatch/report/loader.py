@@ -32,6 +32,8 @@ class Record:
     t: float | None
     trace_id: str | None
     values: dict[str, Any]
+    #: the log file it came from (relative path): tells apart two edges that share a node name
+    origin: str = ""
 
 
 @dataclass
@@ -70,6 +72,7 @@ class _Raw:
     t: float | None
     trace_id: str | None
     fields: dict[str, Any]
+    origin: str
 
 
 def log_files(log_dir: Path) -> list[Path]:
@@ -155,6 +158,7 @@ def load_logs(log_dir: Path, progress: Progress | None = None) -> LoadedLogs:
                         t=_number(line.get(mapping.TIME_KEY)),
                         trace_id=str(trace) if trace not in (None, "") else None,
                         fields={k: line[k] for k in keys if k in line and line[k] is not None},
+                        origin=stats.path,
                     )
                 )
                 stats.used += 1
@@ -182,5 +186,5 @@ def load_logs(log_dir: Path, progress: Progress | None = None) -> LoadedLogs:
                 match = candidates[0]  # an unexpected role logs it: still use it
             name, fact = match
             values = {logical: raw.fields[key] for logical, key in fact.fields.items() if key in raw.fields}
-            records.setdefault(name, []).append(Record(name, node, raw.t, raw.trace_id, values))
+            records.setdefault(name, []).append(Record(name, node, raw.t, raw.trace_id, values, raw.origin))
     return LoadedLogs(records=records, files=files, node_roles=node_roles, unknown_events=unknown)

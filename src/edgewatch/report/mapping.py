@@ -21,8 +21,10 @@ ROLE_NAMES: dict[str, str] = {
     "edge": "edge",
     "cloud": "cloud",
     "alarm": "alarm",
+    "wan": "wan",
 }
 
+#: Roles whose absence the report flags; ``wan`` (the link shaper of edgewatch.sim.wan) is optional.
 ROLES: tuple[str, ...] = ("camera", "edge", "cloud", "alarm")
 
 #: Keys every line has (foundation: telemetry/logs.py).
@@ -50,14 +52,16 @@ FACTS: dict[str, Fact] = {
     ),
     "camera_drop": Fact("camera", "frame_dropped", {"camera": "camera_id", "reason": "reason"}),
     # edge (edge clock)
-    "frame_received": Fact("edge", "frame_received", {"camera": "camera_id", "captured_at": "captured_at"}),
+    "frame_received": Fact(
+        "edge", "frame_received", {"camera": "camera_id", "captured_at": "captured_at", "site": "site_id"}
+    ),
     "edge_drop": Fact("edge", "frame_dropped", {"camera": "camera_id", "reason": "reason"}),
     "frame_processed": Fact(
         "edge",
         "frame_processed",
         {"camera": "camera_id", "queue_ms": "queue_ms", "inference_ms": "inference_ms", "persons": "persons"},
     ),
-    "track_started": Fact("edge", "track_started", {"camera": "camera_id", "track": "track_id"}),
+    "track_started": Fact("edge", "track_started", {"camera": "camera_id", "track": "track_id", "site": "site_id"}),
     "cloud_request": Fact(
         "edge",
         "cloud_request",
@@ -82,7 +86,8 @@ FACTS: dict[str, Fact] = {
     "alarm_raised": Fact(
         "edge",
         "alarm_raised",
-        {"event_id": "event_id", "camera": "camera_id", "track": "track_id", "reason": "reason"},
+        {"event_id": "event_id", "camera": "camera_id", "track": "track_id", "reason": "reason", "site": "site_id",
+         "detail": "detail"},
     ),
     "alarm_acked": Fact(
         "edge", "alarm_acked", {"event_id": "event_id", "alarm_node": "node_id", "delivery_ms": "delivery_ms"}
@@ -91,8 +96,31 @@ FACTS: dict[str, Fact] = {
     "identify": Fact("cloud", "identify", {"verdict": "verdict", "ms": "elapsed_ms", "backend": "backend"}),
     # alarm node (alarm node clock)
     "alarm_received": Fact(
-        "alarm", "alarm_received", {"event_id": "event_id", "camera": "camera_id", "reason": "reason"}
+        "alarm", "alarm_received",
+        {"event_id": "event_id", "camera": "camera_id", "reason": "reason", "site": "site_id"},
     ),
+    # the settings each node logs when it starts (the report's "run settings")
+    "edge_started": Fact(
+        "edge", "edge_started",
+        {"sites": "sites", "cameras": "cameras", "workers": "workers", "detector": "detector",
+         "input_size": "input_size"},
+    ),
+    "camera_started": Fact(
+        "camera", "camera_started",
+        {"source": "source", "fps": "fps", "max_width": "max_width", "jpeg_quality": "jpeg_quality"},
+    ),
+    "cloud_ready": Fact("cloud", "cloud_ready", {"backend": "backend", "threshold": "threshold"}),
+    # WAN link shaper (edgewatch wan): the configured conditions and what it really held chunks for
+    "wan_link": Fact(
+        "wan", "wan_link", {"link": "link", "text": "text", "delay_ms": "delay_ms", "jitter_ms": "jitter_ms"}
+    ),
+    "wan_stats": Fact("wan", "wan_stats", {"link": "link", "upstream": "upstream", "downstream": "downstream"}),
+}
+
+#: The latency figures a shaped link adds to (keys of HOPS / CROSS_HOPS), shown beside its conditions.
+WAN_AFFECTS: dict[str, tuple[str, ...]] = {
+    "edge-cloud": ("cloud_round_trip", "camera_to_verdict", "camera_to_alarm"),
+    "camera-edge": ("camera_rtt", "camera_to_edge", "camera_to_verdict"),
 }
 
 

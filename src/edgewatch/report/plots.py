@@ -56,24 +56,25 @@ def _latency(figure: Any, samples: dict[str, list[float]], titles: dict[str, str
         values = np.sort(np.asarray(samples[key], dtype=float))
         fractions = np.arange(1, values.size + 1) / values.size
         # start at (first value, 0) so a single sample still shows as a step
-        cdf.step(
-            np.concatenate([values[:1], values]),
-            np.concatenate([[0.0], fractions]),
-            where="post",
-            label=f"{label}: p50 {np.percentile(values, 50):.3g}, p99 {np.percentile(values, 99):.3g} ms",
-        )
+        cdf.step(np.concatenate([values[:1], values]), np.concatenate([[0.0], fractions]), where="post",
+                 label=label)
     cdf.set_xlabel("ms")
     cdf.set_ylabel("fraction of samples ≤ x")
     cdf.grid(alpha=0.3)
-    cdf.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(0.0, -0.15), frameon=False)
+    # The percentiles are in the table above the plot: the legend names the curves only, at a readable size,
+    # inside the axes where the curves leave room (bottom right: every CDF ends at the top).
+    cdf.legend(fontsize="small", loc="lower right", framealpha=0.9)
     # Hops span sub-millisecond queue waits to second-long cloud calls: log scale above 1 ms, linear below
     # (symlog), so near-zero waits do not stretch the axis over decades of nothing.
     high = max(float(np.percentile(v, 99)) for v in data)
-    if high > 50 and min(float(np.percentile(v, 50)) for v in data) < high / 20:
-        for ax in (box, cdf):
+    top = max(max(v) for v in data)
+    low = min(min(v) for v in data)
+    symlog = high > 50 and min(float(np.percentile(v, 50)) for v in data) < high / 20
+    for ax in (box, cdf):
+        if symlog:
             ax.set_xscale("symlog", linthresh=1.0)
-            if min(min(v) for v in data) >= 0:
-                ax.set_xlim(left=0)
+        # room beyond the largest sample, so the last flier and whisker are never cut at the frame
+        ax.set_xlim(left=0 if low >= 0 else None, right=top * (1.6 if symlog else 1.08) if top > 0 else None)
     figure.suptitle(heading)
     return True
 
@@ -162,17 +163,16 @@ def _requests(figure: Any, analysis: Analysis) -> bool:
 
 def _verdicts(figure: Any, analysis: Analysis) -> bool:
     cloud = analysis.summary["cloud"]
-    panels = {
-        "cloud verdicts seen by the edge": cloud["verdicts_edge"],
-        "verdicts given by the cloud": cloud["verdicts_cloud"],
-        "track decisions (edge)": analysis.summary["tracks"]["decided"],
+    # one chart, one group per verdict: the cloud's answers, what the edge received and how tracks ended
+    groups = {
+        "answered by the cloud": cloud["verdicts_cloud"],
+        "received by the edge": cloud["verdicts_edge"],
+        "tracks decided": analysis.summary["tracks"]["decided"],
     }
-    panels = {k: v for k, v in panels.items() if v}
-    if not panels:
+    groups = {k: v for k, v in groups.items() if v}
+    if not groups:
         return False
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (title, counts) in zip(axes, panels.items(), strict=True):
-        _bars(ax, {title: counts}, title, "count")
+    _bars(figure.subplots(), groups, "Verdicts and track decisions", "count")
     return True
 
 
@@ -271,10 +271,10 @@ _PLOTS: tuple[tuple[Plot, Callable[[Any, Analysis], bool], tuple[float, float]],
         Plot(
             "verdicts.png",
             "Verdicts",
-            "Cloud verdicts as the edge received them, as the cloud gave them, and final track decisions.",
+            "Per verdict: answers the cloud gave, answers the edge received, and how tracks were decided.",
         ),
         _verdicts,
-        (12.0, 3.6),
+        (8.0, 3.6),
     ),
     (
         Plot("alarms.png", "Alarms", "Alarms raised by the edge and received by alarm nodes, by reason."),

@@ -3,7 +3,9 @@
 Starts every node as its own process on loopback, plays a scripted scene in which a known person and an
 unknown person walk through a room, prints recognitions and alarms as they happen, stops by itself after
 --duration seconds (Ctrl-C stops earlier) and prints a summary: frames, persons, tracks, cloud requests,
-alarms and latency percentiles. Logs, scenes and the summary stay in --run-dir.
+alarms and latency percentiles. Ctrl-C, SIGTERM (kill, timeout) and SIGHUP stop every node too. Logs,
+scenes and the summary stay in the run folder: a new one per run under ./edgewatch-runs, or --run-dir
+(which must be new or empty, so two runs never mix).
 
 Examples:
   edgewatch demo                                   # bundled scene, 2 cameras, 60 s
@@ -14,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,13 +29,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--source", default=None,
         help="stream this video file, image folder, webcam index or URL instead of the bundled scene",
     )
-    parser.add_argument("--run-dir", type=Path, default=Path("edgewatch-run"),
-                        help="folder for logs, scenes and summary.json (default: ./edgewatch-run)")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="new or empty folder for logs, scenes and summary.json "
+                        "(default: a fresh ./edgewatch-runs/<UTC date-time>)")
     parser.add_argument("--workers", type=int, default=2, help="edge detection workers (default: 2)")
     parser.add_argument(
         "--known", action="append", default=[], metavar="NAME=PATH",
         help="enrol NAME from a photo or a folder of photos instead of the bundled known person (repeatable); "
         "e.g. with --source pointing at your own cameras' material",
+    )
+    parser.add_argument(
+        "--wan", action="append", default=[], metavar="LINK=CONDITIONS",
+        help="shape a link with a delay/jitter/bandwidth/stall proxy (repeatable): LINK is edge-cloud or "
+        "camera-edge, e.g. --wan edge-cloud=150±20ms (or 150+-20ms; see edgewatch wan --help)",
     )
 
 
@@ -51,8 +60,23 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"edgewatch demo: {exc}\n")
         return 2
+    from edgewatch.sim.run_folder import RunFolderError, new_run_dir
+    from edgewatch.sim.wan import WanSpecError, parse_wan_option
+
+    try:
+        wan = tuple((link, spec.partition("=")[2]) for spec in args.wan
+                    for link, _conditions in [parse_wan_option(spec)])
+    except WanSpecError as exc:
+        sys.stderr.write(f"edgewatch demo: {exc}\n")
+        return 2
+
+    try:
+        run_dir = new_run_dir(args.run_dir)
+    except RunFolderError as exc:
+        sys.stderr.write(f"edgewatch demo: {exc}\n")
+        return 2
     options = DemoOptions(duration=args.duration, cameras=args.cameras, fps=args.fps, source=args.source,
-                          run_dir=args.run_dir, workers=args.workers, known=known)
+                          run_dir=run_dir, workers=args.workers, known=known, wan=wan)
     try:
         summary = Demo(options).run()
     except NodeFailed as exc:
@@ -62,4 +86,7 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write("edgewatch demo: interrupted\n")
         return 130
     sys.stdout.write(format_summary(summary) + "\n")
+    logs = run_dir.resolve() / "logs"
+    sys.stdout.write(f"next: edgewatch report {shlex.quote(str(logs))} --out "
+                     f"{shlex.quote(str(logs.parent / 'report'))}   # plots and an HTML page of this run\n")
     return 0

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from edgewatch.sim.console_login import create_console_login
+from edgewatch.sim.run_folder import Stopped, stop_signals_raise
 from edgewatch.sim.scene import KNOWN_ASSET, KNOWN_NAME, asset_path, default_script, write_scene
 from edgewatch.sim.supervisor import NodeFailed, Supervisor
 
@@ -33,6 +35,8 @@ class DemoOptions:
     workers: int = 2
     #: known persons to enrol instead of the bundled one: name -> photo files
     known: tuple[tuple[str, tuple[Path, ...]], ...] = ()
+    #: WAN conditions per link (``edge-cloud``, ``camera-edge``) -> condition text (edgewatch.sim.wan)
+    wan: tuple[tuple[str, str], ...] = ()
 
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -112,8 +116,11 @@ class Demo:
 
     def say(self, text: str, started: float | None = None) -> None:
         stamp = f"[{time.monotonic() - started:6.1f}s] " if started is not None else ""
-        self.out.write(f"{stamp}{text}\n")
-        self.out.flush()
+        try:
+            self.out.write(f"{stamp}{text}\n")
+            self.out.flush()
+        except OSError:  # the terminal went away (SIGHUP): keep stopping the nodes regardless
+            pass
 
     def sources(self) -> list[str]:
         if self.options.source:
@@ -125,7 +132,35 @@ class Demo:
             paths.append(str(folder))
         return paths
 
+    def _shape(self, nodes: Supervisor, link: str, wan: dict[str, str], port: int) -> str | None:
+        """Start a WAN proxy for ``link`` in front of ``127.0.0.1:port``; its URL, or None if not shaped."""
+        if link not in wan:
+            return None
+        proxy_port = _free_port()
+        node = nodes.start(f"wan-{link}", [
+            "wan", "--link", link, "--listen", f"127.0.0.1:{proxy_port}", "--target", f"127.0.0.1:{port}",
+            "--conditions", wan[link], "--log-dir", str(self.log_dir), "--stats-interval", "5",
+        ])
+        deadline = time.monotonic() + 60
+        while f"wan {link}:" not in node.tail():  # it prints one line once it listens
+            nodes.check_alive()
+            if time.monotonic() > deadline:
+                raise NodeFailed(f"wan-{link} did not start within 60 s:\n{node.tail()}")
+            time.sleep(0.1)
+        self.say(f"WAN {link}: {wan[link]} (proxy 127.0.0.1:{proxy_port})")
+        return f"http://127.0.0.1:{proxy_port}"
+
     def run(self, on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Start every node, narrate for ``duration`` seconds, stop every node, return the summary.
+
+        SIGINT, SIGTERM and SIGHUP end the narration early (the summary still follows); during start-up
+        they raise :class:`~edgewatch.sim.run_folder.Stopped` after every started node was stopped.
+        Raises :class:`NodeFailed` when a node exits or never becomes ready.
+        """
+        with stop_signals_raise():
+            return self._run(on_event)
+
+    def _run(self, on_event: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
         o = self.options
         self.log_dir.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(24)
@@ -135,6 +170,8 @@ class Demo:
         self.say(f"edgewatch demo: {o.cameras} camera(s) at {o.fps:g} fps for {o.duration:g} s; run folder {self.run_dir}")
         sources = self.sources()
         common = ["--log-dir", str(self.log_dir)]
+        login = create_console_login(self.run_dir)
+        console = ["--operators-file", str(login.operators_file)]  # the web consoles of the edge and the cloud
         # The secret travels in the environment, never on a command line: argv is readable by every local
         # user through ps, and argparse would take a token that starts with "-" for an option.
         secrets_env = {"EDGEWATCH_TOKEN": token, "EDGEWATCH_CLOUD_TOKEN": token}
@@ -147,23 +184,30 @@ class Demo:
                 nodes.nodes.remove(enrol)
                 origin = "the bundled photo" if not o.known else f"{len(photos)} photo(s)"
                 self.say(f"cloud: known person '{name}' enrolled from {origin}")
-            cloud = nodes.start("cloud", ["cloud", "--port", str(cloud_port), "--db-path", str(db), *common])
+            cloud = nodes.start("cloud", ["cloud", "--port", str(cloud_port), "--db-path", str(db), *common, *console])
             nodes.wait_ready(cloud, f"{cloud_url}/readyz")
+            wan = dict(o.wan)
+            # A shaped link puts a proxy in front of its server; the client is pointed at the proxy.
+            edge_to_cloud = self._shape(nodes, "edge-cloud", wan, cloud_port) or cloud_url
             edge = nodes.start("edge", [
-                "edge", "--port", str(edge_port), "--sites", o.site_id, "--cloud-url", cloud_url,
+                "edge", "--port", str(edge_port), "--sites", o.site_id, "--cloud-url", edge_to_cloud,
                 "--workers", str(o.workers), "--alarm-db", str(self.run_dir / "alarms.db"),
-                *common,
+                *common, *console,
             ])
             nodes.wait_ready(edge, f"{edge_url}/readyz")
+            camera_to_edge = self._shape(nodes, "camera-edge", wan, edge_port) or edge_url
             nodes.start("alarm", ["alarm", "--edge-url", edge_url, "--site-id", o.site_id, "--node-id", "alarm1",
                                   *common])
             for index, source in enumerate(sources):
                 camera_id = f"cam{index + 1}"
                 nodes.start(camera_id, [
-                    "camera", "--edge-url", edge_url, "--site-id", o.site_id, "--camera-id", camera_id,
+                    "camera", "--edge-url", camera_to_edge, "--site-id", o.site_id, "--camera-id", camera_id,
                     "--source", source, "--fps", str(o.fps), "--loop", *common,
                 ])
             self.say(f"started cloud {cloud_url}, edge {edge_url}, alarm node and {o.cameras} camera(s)")
+            # Shown once, here on the user's screen (the demo's stdout is not a log); kept in a 0600 file.
+            self.say(f"console: site {edge_url}/console/  cloud {cloud_url}/console/  login {login.name} / "
+                     f"{login.password}  (also in {login.password_file})")
             follower = LogFollower(self.log_dir)
             started = time.monotonic()
             try:
@@ -177,8 +221,9 @@ class Demo:
                         if line:
                             self.say(line, started)
                     time.sleep(0.2)
-            except KeyboardInterrupt:
-                self.say("interrupted: stopping every node", started)
+            except KeyboardInterrupt as exc:
+                how = exc.signame if isinstance(exc, Stopped) else "SIGINT"
+                self.say(f"interrupted ({how}): stopping every node", started)
             self.say("stopping nodes", started)
         from edgewatch.sim.summary import summarise
 

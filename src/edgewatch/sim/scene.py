@@ -39,10 +39,15 @@ class SceneScript:
     height: int = 720
 
 
-def default_script(camera_index: int = 0, duration: float = 60.0) -> SceneScript:
-    """Empty room, the known person, empty, the unknown person, empty, scaled to ``duration`` seconds
-    (plus a tail, so a looping camera does not replay the scene within the demo). Odd cameras see the
-    two persons in the opposite order, so several cameras never show the same frame at the same time."""
+#: Seconds of empty room the demo adds after its scene, so a looping camera does not replay it within the run.
+DEMO_TAIL_S = 10.0
+
+
+def default_script(camera_index: int = 0, duration: float = 60.0, tail: float = DEMO_TAIL_S) -> SceneScript:
+    """Empty room, the known person, empty, the unknown person, empty, scaled to ``duration`` seconds,
+    followed by ``tail`` seconds of empty room (the demo's default; ``edgewatch scene`` passes 0, so it
+    writes exactly ``duration`` seconds). Odd cameras see the two persons in the opposite order, so several
+    cameras never show the same frame at the same time."""
     first = Appearance(KNOWN_ASSET, 0.08 * duration, 0.36 * duration)
     second = Appearance(UNKNOWN_ASSET, 0.48 * duration, 0.76 * duration, left_to_right=False)
     if camera_index % 2:
@@ -50,7 +55,7 @@ def default_script(camera_index: int = 0, duration: float = 60.0) -> SceneScript
             Appearance(UNKNOWN_ASSET, 0.08 * duration, 0.36 * duration),
             Appearance(KNOWN_ASSET, 0.48 * duration, 0.76 * duration, left_to_right=False),
         )
-    return SceneScript(duration=duration + 10.0, appearances=(first, second))
+    return SceneScript(duration=duration + tail, appearances=(first, second))
 
 
 def asset_path(name: str) -> Path:
@@ -109,12 +114,28 @@ def render_frame(script: SceneScript, t: float, sprites: dict[str, np.ndarray]) 
     return frame
 
 
+FRAME_GLOB = "frame_[0-9][0-9][0-9][0-9][0-9].jpg"
+
+
+def remove_frames(out_dir: Path) -> int:
+    """Delete the ``frame_NNNNN.jpg`` files an earlier scene left in ``out_dir`` (nothing else); returns how
+    many. A camera streams every image of its folder, so stale frames would replay an older, longer scene."""
+    stale = sorted(out_dir.glob(FRAME_GLOB)) if out_dir.is_dir() else []
+    for path in stale:
+        path.unlink()
+    return len(stale)
+
+
 def write_scene(out_dir: Path, script: SceneScript, fps: float, jpeg_quality: int = 88) -> list[Path]:
-    """Render ``script`` at ``fps`` into ``out_dir`` as ``frame_00000.jpg``...; returns the paths."""
+    """Render ``script`` at ``fps`` into ``out_dir`` as ``frame_00000.jpg``...; returns the paths.
+
+    Frames of an earlier scene in ``out_dir`` are removed first, so the folder holds exactly this scene:
+    ``round(script.duration * fps)`` frames. Raises OSError when the folder cannot be written."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_frames(out_dir)
     sprites = {a.asset: load_asset(a.asset) for a in script.appearances}
     paths = []
-    for index in range(int(script.duration * fps)):
+    for index in range(max(1, round(script.duration * fps))):
         frame = render_frame(script, index / fps, sprites)
         path = out_dir / f"frame_{index:05d}.jpg"
         cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])

@@ -2,7 +2,8 @@
 
 Each node runs in its own session (so a Ctrl-C in the terminal reaches only the supervisor, which then
 stops the nodes in order: cameras first, the cloud last). Nodes are ended only by the PIDs we started:
-SIGINT, then SIGTERM, then SIGKILL if they ignore it.
+SIGINT, then SIGTERM, then SIGKILL if they ignore it. On Linux each node also asks the kernel for SIGTERM
+when the supervisor dies, so even a supervisor killed with SIGKILL leaves no node holding its ports.
 """
 
 from __future__ import annotations
@@ -18,6 +19,16 @@ from pathlib import Path
 from typing import Self
 
 import httpx
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: PR_SET_PDEATHSIG(SIGTERM), so the node ends when its parent does."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG (linux/prctl.h)
+    except (OSError, AttributeError):  # not Linux: the supervisor's own stop still applies
+        pass
 
 
 class NodeFailed(RuntimeError):
@@ -65,6 +76,7 @@ class Supervisor:
                 [sys.executable, "-m", "edgewatch", *args],
                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self.env, start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
             )
         node = Node(name, args, output, process)
         self.nodes.append(node)

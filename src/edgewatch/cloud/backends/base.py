@@ -8,6 +8,7 @@ an internal error (HTTP 500), which the edge retries and which never becomes ``k
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -40,9 +41,16 @@ class Enrolment(BaseModel):
     created: bool
 
 
+def normal_name(name: str) -> str:
+    """A person name in Unicode NFC: ``Zoë`` typed with a combining diaeresis is the same person as ``Zoë``
+    typed with the precomposed letter (and never a second person who looks the same)."""
+    return unicodedata.normalize("NFC", name or "")
+
+
 def check_name(name: str) -> str:
-    """A person name as given, or :class:`InvalidRequest` saying what is allowed."""
-    if not NAME_PATTERN.fullmatch(name or ""):
+    """A person name in NFC (:func:`normal_name`), or :class:`InvalidRequest` saying what is allowed."""
+    name = normal_name(name)
+    if not NAME_PATTERN.fullmatch(name):
         raise InvalidRequest(
             f"invalid person name {name!r}: 1-64 letters, digits, spaces or _ . - ' (not starting with a space)"
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgewatch.cloud.backends.base import Enrolment, PersonInfo, check_name
+from edgewatch.cloud.backends.base import Enrolment, PersonInfo, check_name, normal_name
 from edgewatch.cloud.backends.face_models import (
     EMBEDDING_DIM,
     SFACE_COSINE_THRESHOLD,
@@ -94,7 +94,7 @@ class LocalBackend:
                 store = self._store_factory()
             except Exception as exc:  # missing model files, unreadable database ...
                 self._error = f"local backend failed to start: {type(exc).__name__}: {exc}"
-                raise BackendUnavailable(self._error, retry_after=30) from exc
+                raise BackendUnavailable(self._error, retry_after=2) from exc  # start retried per request
             self._models, self._store, self._error = models, store, None
 
     def ready(self) -> str | None:
@@ -133,7 +133,7 @@ class LocalBackend:
 
     def add_person(self, name: str, photos: list[Image], *, create: bool = True,
                    exist_ok: bool = False) -> Enrolment:
-        check_name(name)
+        name = check_name(name)
         models, store = self._parts()
         new = []
         for photo in photos:  # every photo is checked before anything is written
@@ -151,7 +151,7 @@ class LocalBackend:
         return self._parts()[1].list_persons()
 
     def get_person(self, name: str) -> PersonInfo:
-        return self._parts()[1].get_person(name)
+        return self._parts()[1].get_person(normal_name(name))
 
     def remove_person(self, name: str) -> int:
-        return self._parts()[1].remove_person(name)
+        return self._parts()[1].remove_person(normal_name(name))

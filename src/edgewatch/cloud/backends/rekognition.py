@@ -5,14 +5,23 @@ Credentials come from boto3's standard chain: environment variables, the shared 
 token), or an instance role. On start the collection is created when missing.
 
 - Enrolment: ``index_faces`` (largest face of each photo, ``QualityFilter=AUTO``) with ``ExternalImageId`` =
-  the person name sanitised to Rekognition's pattern ``[a-zA-Z0-9_.\\-:]+`` (other characters become ``_``,
-  so ``Grace Hopper`` is stored and listed as ``Grace_Hopper``).
+  the person name encoded one-to-one into Rekognition's pattern ``[a-zA-Z0-9_.\\-:]+`` (see
+  :func:`external_image_id`: ``Grace Hopper`` is ``Grace_Hopper``, ``Zoë Adams`` is ``Zo:eb:_Adams`` and
+  ``Zoé Adams`` is ``Zo:e9:_Adams``), decoded back for every answer; a name whose encoding exceeds
+  Rekognition's 255 characters is refused.
+- Image size: an image with a side under 80 px (a small person crop) is scaled up before it is sent, and
+  one over 5 MB scaled down (:mod:`edgewatch.cloud.sizing`): Rekognition would refuse both, the small one
+  with the same answer as "no face".
 - Identification: ``search_faces_by_image`` searches only the LARGEST face of an image, so the image is
   first passed to ``detect_faces``; with one face the image itself is searched, with several each face is
   cropped (with a margin) and searched on its own. A face that cannot be searched counts as unmatched.
-- Errors: "no face" ``InvalidParameterException`` means no face; throttling is retried with exponential
-  backoff and jitter, then answered 503; refused or expired credentials become a 503 naming the problem
-  (and the client is rebuilt on the next call, so a refreshed credentials file is picked up).
+- Errors: "no face" ``InvalidParameterException`` means no face; throttling and transient AWS errors are
+  answered at once with 503 and ``Retry-After`` (:data:`THROTTLE_RETRY_AFTER` s), NOT retried here: the
+  edge's cloud client is the one layer that retries, waiting at least ``Retry-After`` within its own time
+  budget (retrying in both layers made 9 Rekognition calls of one edge request, 3 of them within 0.3 s).
+  ``attempts`` > 1 turns retries here back on, for callers without a retrying client. Refused or expired
+  credentials become a 503 naming the problem (and the client is rebuilt on the next call, so a
+  refreshed credentials file is picked up).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import random
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,6 +41,7 @@ from edgewatch.cloud.errors import (
     BackendError,
     BackendUnavailable,
     CloudError,
+    InvalidRequest,
     NoFaceInPhoto,
     PayloadTooLarge,
     PersonExists,
@@ -38,6 +49,7 @@ from edgewatch.cloud.errors import (
     UndecodableImage,
 )
 from edgewatch.cloud.images import Image
+from edgewatch.cloud.sizing import REKOGNITION_MAX_BYTES, fit_bytes, upscaled_for_rekognition
 from edgewatch.config import CloudSettings
 from edgewatch.protocol import FaceMatch, FaceResult
 
@@ -51,16 +63,44 @@ CREDENTIALS = {
     "ExpiredToken", "InvalidSignatureException", "SignatureDoesNotMatch", "InvalidClientTokenId",
     "MissingAuthenticationTokenException", "IncompleteSignature",
 }
+#: Seconds a throttled or transiently failing request should wait before it is sent again.
+THROTTLE_RETRY_AFTER = 1
 #: Most faces searched in one image (each costs one API call); faces beyond count as unmatched.
 MAX_SEARCH_FACES = 8
 #: Rekognition wants images of at least 80 px a side; face crops are scaled up to this shorter side.
 MIN_CROP_SIDE = 160
-_EXTERNAL_ID = re.compile(r"[^a-zA-Z0-9_.\-:]")
+#: Rekognition's limit on ``ExternalImageId``.
+MAX_EXTERNAL_ID = 255
+_KEPT = re.compile(r"[a-zA-Z0-9.\-]")
+_ESCAPE = re.compile(r":([0-9a-f]{1,6}):|_")
 
 
 def external_image_id(name: str) -> str:
-    """A person name in Rekognition's ``ExternalImageId`` pattern (other characters become ``_``)."""
-    return _EXTERNAL_ID.sub("_", name)[:255]
+    """A person name as a Rekognition ``ExternalImageId`` (pattern ``[a-zA-Z0-9_.\\-:]+``), one-to-one.
+
+    ASCII letters, digits, ``.`` and ``-`` stay; a space becomes ``_`` (so ``Grace Hopper`` keeps the id
+    earlier versions gave it); every other character, ``_`` included, becomes ``:hex:`` of its code point
+    (``Zoë`` -> ``Zo:eb:``). ``:`` never stands for itself, so :func:`person_name` inverts this exactly.
+    Names are NFC-normalised first: ``Zoë`` typed with a combining diaeresis is the same person.
+    Raises :class:`~edgewatch.cloud.errors.InvalidRequest` when the id would exceed 255 characters."""
+    parts = []
+    for char in unicodedata.normalize("NFC", name):
+        if _KEPT.fullmatch(char):
+            parts.append(char)
+        elif char == " ":
+            parts.append("_")
+        else:
+            parts.append(f":{ord(char):x}:")
+    encoded = "".join(parts)
+    if len(encoded) > MAX_EXTERNAL_ID:
+        raise InvalidRequest(f"person name {name!r} is too long for Rekognition once encoded "
+                             f"({len(encoded)} of at most {MAX_EXTERNAL_ID} characters); use a shorter name")
+    return encoded
+
+
+def person_name(external_id: str) -> str:
+    """The person name an ``ExternalImageId`` stands for (inverse of :func:`external_image_id`)."""
+    return _ESCAPE.sub(lambda m: " " if m.group(0) == "_" else chr(int(m.group(1), 16)), external_id)
 
 
 def _default_client_factory(region: str | None) -> Callable[[], Any]:
@@ -86,7 +126,7 @@ class RekognitionBackend:
         client: Any = None,
         client_factory: Callable[[], Any] | None = None,
         region: str | None = None,
-        attempts: int = 3,
+        attempts: int = 1,
         backoff: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
         concurrency: int = 16,
@@ -156,8 +196,8 @@ class RekognitionBackend:
                         delay *= 2
                         continue
                     raise BackendUnavailable(
-                        f"Rekognition {operation}: {code} after {attempt} attempts: {message}",
-                        retry_after=5, code="backend_throttled" if code in THROTTLING else None,
+                        f"Rekognition {operation}: {code} after {attempt} attempt(s): {message}",
+                        retry_after=THROTTLE_RETRY_AFTER, code="backend_throttled" if code in THROTTLING else None,
                     ) from exc
                 if code in CREDENTIALS:
                     self._forget_client()
@@ -186,7 +226,7 @@ class RekognitionBackend:
                     self._sleep(delay * (1 + random.random()))
                     delay *= 2
                     continue
-                raise BackendUnavailable(f"Rekognition unreachable: {exc}", retry_after=5) from exc
+                raise BackendUnavailable(f"Rekognition unreachable: {exc}", retry_after=THROTTLE_RETRY_AFTER) from exc
             except BotoCoreError as exc:
                 raise BackendError(f"Rekognition {operation}: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")
@@ -222,8 +262,9 @@ class RekognitionBackend:
 
     def identify(self, image: Image) -> list[FaceResult]:
         self.start()
+        data = _payload(image)
         try:
-            details = self._call("detect_faces", Image={"Bytes": image.data}, Attributes=["DEFAULT"])
+            details = self._call("detect_faces", Image={"Bytes": data}, Attributes=["DEFAULT"])
         except _ClientFailure as exc:
             if exc.code == "InvalidParameterException":  # "There are no faces in the image" and kin
                 return []
@@ -237,8 +278,7 @@ class RekognitionBackend:
             confidence = round(float(face.get("Confidence", 0.0)) / 100.0, 4)
             match, similarity = None, None
             if index < MAX_SEARCH_FACES:
-                data = image.data if len(faces) == 1 else _crop_jpeg(image, box)
-                match, similarity = self._search(data, image)
+                match, similarity = self._search(data if len(faces) == 1 else _crop_jpeg(image, box), image)
             results.append(FaceResult(box=box, confidence=confidence, match=match, similarity=similarity))
         return results
 
@@ -257,10 +297,10 @@ class RekognitionBackend:
             return None, None
         best = max(matches, key=lambda m: m.get("Similarity", 0.0))
         similarity = round(float(best.get("Similarity", 0.0)) / 100.0, 4)
-        name = best.get("Face", {}).get("ExternalImageId")
-        if not name or similarity < self.threshold:
+        external_id = best.get("Face", {}).get("ExternalImageId")
+        if not external_id or similarity < self.threshold:
             return None, similarity
-        return FaceMatch(name=name, similarity=similarity), similarity
+        return FaceMatch(name=person_name(external_id), similarity=similarity), similarity
 
     @staticmethod
     def _image_error(exc: _ClientFailure, image: Image) -> CloudError:
@@ -290,19 +330,19 @@ class RekognitionBackend:
 
     def add_person(self, name: str, photos: list[Image], *, create: bool = True,
                    exist_ok: bool = False) -> Enrolment:
-        check_name(name)
+        name = check_name(name)
         external_id = external_image_id(name)
         existing = sum(1 for _ in self._faces_of(external_id))
         if existing and not exist_ok:
-            raise PersonExists(external_id)
+            raise PersonExists(name)
         if not existing and not create:
-            raise PersonNotFound(external_id)
+            raise PersonNotFound(name)
         indexed: list[str] = []
         try:
             for photo in photos:
                 try:
                     answer = self._call(
-                        "index_faces", CollectionId=self.collection_id, Image={"Bytes": photo.data},
+                        "index_faces", CollectionId=self.collection_id, Image={"Bytes": _payload(photo)},
                         ExternalImageId=external_id, DetectionAttributes=["DEFAULT"], MaxFaces=1,
                         QualityFilter="AUTO",
                     )
@@ -322,14 +362,15 @@ class RekognitionBackend:
                 except Exception as cleanup:  # noqa: BLE001 - the original error is the one to report
                     _log_cleanup_failure(indexed, cleanup)
             raise
-        return Enrolment(name=external_id, faces=existing + len(indexed), added=len(indexed),
+        return Enrolment(name=person_name(external_id), faces=existing + len(indexed), added=len(indexed),
                          created=not existing)
 
     def list_persons(self) -> list[PersonInfo]:
         counts: dict[str, int] = {}
         for face in self._faces_of():
-            name = face.get("ExternalImageId")
-            if name:
+            external_id = face.get("ExternalImageId")
+            if external_id:
+                name = person_name(external_id)
                 counts[name] = counts.get(name, 0) + 1
         return [PersonInfo(name=name, faces=count) for name, count in sorted(counts.items())]
 
@@ -338,7 +379,7 @@ class RekognitionBackend:
         count = sum(1 for _ in self._faces_of(external_id))
         if not count:
             raise PersonNotFound(name)
-        return PersonInfo(name=external_id, faces=count)
+        return PersonInfo(name=person_name(external_id), faces=count)
 
     def remove_person(self, name: str) -> int:
         external_id = external_image_id(name)
@@ -369,6 +410,17 @@ class _ClientFailure(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+def _payload(image: Image) -> bytes:
+    """The bytes to send for ``image``: scaled up when a side is under Rekognition's 80 px (a small person
+    crop would otherwise be refused like an image without a face), scaled down when over its 5 MB."""
+    small = upscaled_for_rekognition(image.pixels)
+    if small is not None:
+        return small
+    if len(image.data) > REKOGNITION_MAX_BYTES:
+        return fit_bytes(image.pixels, REKOGNITION_MAX_BYTES)
+    return image.data
 
 
 def _pixel_box(box: dict[str, float], width: int, height: int) -> tuple[float, float, float, float]:
