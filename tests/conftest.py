@@ -52,17 +52,20 @@ def port() -> int:
 class ThreadedServer:
     """A real uvicorn server on loopback, in a thread, for tests that talk HTTP/Socket.IO to an app."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, **options: Any) -> None:
         import uvicorn
 
         self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", log_config=None)
+        #: https when uvicorn is given ssl_certfile/ssl_keyfile
+        self.scheme = "https" if options.get("ssl_certfile") else "http"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
+                                log_config=None, **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ThreadedServer:
         self.thread.start()
@@ -83,8 +86,8 @@ def serve() -> Iterator[Callable[..., ThreadedServer]]:
     """``serve(app, port=None)`` starts a real uvicorn server on 127.0.0.1; all are stopped afterwards."""
     servers: list[ThreadedServer] = []
 
-    def start(app: Any, port: int | None = None) -> ThreadedServer:
-        server = ThreadedServer(app, port).start()
+    def start(app: Any, port: int | None = None, **options: Any) -> ThreadedServer:
+        server = ThreadedServer(app, port, **options).start()
         servers.append(server)
         return server
 
@@ -160,6 +163,40 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, inter
 def until() -> Callable[..., Any]:
     return wait_until
 
+
+class Credentials:
+    """An edge credentials file in a test's folder; ``issue(role, site, node)`` returns the node's token."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def issue(self, role: str, site_id: str, node_id: str) -> str:
+        from edgewatch.security.credentials import issue
+
+        return issue(self.path, role, site_id, node_id)
+
+    def revoke(self, site_id: str, node_id: str) -> int:
+        from edgewatch.security.credentials import revoke
+
+        return revoke(self.path, None, site_id, node_id)
+
+
+@pytest.fixture
+def credentials(tmp_path: Path) -> Credentials:
+    """Node credentials for a real edge: pass ``credentials.path`` as the edge's ``credentials_file``."""
+    return Credentials(tmp_path / "edge-credentials.json")
+
+
+@pytest.fixture(scope="session")
+def site_tls(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site CA and a server certificate for 127.0.0.1/localhost (``ca.pem``, ``server.pem``,
+    ``server-key.pem``), plus an unrelated CA in ``other/ca.pem`` for wrong-CA tests."""
+    from edgewatch.security.tls import ensure_ca, init_site
+
+    folder = tmp_path_factory.mktemp("tls")
+    init_site(folder, ["127.0.0.1", "localhost"])
+    ensure_ca(folder / "other", "some other CA")
+    return folder
 
 
 # ---- a real PostgreSQL server (cloud replicas on a shared face store) ---------------------------------

@@ -108,11 +108,30 @@ CASES = [
     # collect
     Case("collect", ("--out", "afile", "--from-dir", "adir"), "afile is a file"),
     Case("collect", ("--out", "gathered", "--from-dir", "missing"), "missing", may_write=True),
+    # credentials, tls (issue 9)
+    Case("credentials", ("list", "--file", "latin1.toml"), "not UTF-8 text"),
+    Case("credentials", ("issue", "--file", "adir", "--role", "camera", "--site", "site1", "--id", "cam1"),
+         "adir is a directory"),
+    Case("credentials", ("revoke", "--file", "creds.json", "--site", "bad site", "--id", "cam1"), "site_id"),
+    Case("tls", ("init", "--dir", "afile"), "afile"),
+    Case("tls", ("init", "--dir", "tls", "--hosts", ","), "at least one host"),
     # report
     Case("report", ("missing",), "missing is not a directory"),
     Case("report", ("afile",), "afile is not a directory"),
     Case("report", ("adir",), "no *.jsonl log files"),
     Case("report", ("logs", "--out", "afile"), "afile is a file"),
+    # operators (console logins)
+    Case("operators", ("--file", "adir", "list"), "operators file adir is not readable"),
+    Case("operators", ("--file", "latin1.toml", "list"), "operators file latin1.toml is not readable"),
+    Case("operators", ("--file", "missing.json", "remove", "bob"), "no operator 'bob'"),
+    Case("operators", ("--file", "ops.json", "add"), "the following arguments are required"),
+    # wan (link shaping proxy)
+    Case("wan", ("--link", "edge-cloud", "--listen", "notaport", "--target", "127.0.0.1:9", "--conditions", "1ms"),
+         "expected HOST:PORT"),
+    Case("wan", ("--link", "edge-cloud", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9", "--conditions",
+                 "fast"), "bad delay 'fast'"),
+    Case("wan", ("--link", "edge-cloud", "--listen", "127.0.0.1:" + PORT_IN_USE, "--target", "127.0.0.1:9",
+                 "--conditions", "150+-20ms"), "address already in use"),
 ]
 
 

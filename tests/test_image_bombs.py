@@ -124,6 +124,7 @@ def proc_ok() -> None:
 async def test_edge_refuses_image_bombs_with_bounded_memory(node_process, tmp_path: Path, proc_ok) -> None:
     port = free_port()
     edge = node_process(["edge", "--port", str(port), "--alarm-db", str(tmp_path / "alarms.db"), "--workers", "2",
+                         "--allow-unauthenticated-nodes",
                          "--header-timeout", "2", "--verify-timeout", "60"])
     url = f"http://127.0.0.1:{port}"
     await wait_ready(url, edge)

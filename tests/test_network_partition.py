@@ -106,6 +106,14 @@ def events(log_dir: Path, name: str) -> list[dict[str, Any]]:
     return found
 
 
+def token_file(credentials, role: str, node_id: str) -> Path:
+    """Issue a site1 credential for the node; the token goes to the node in a file (never on argv)."""
+    path = credentials.path.with_name(f"{node_id}.token")
+    path.write_text(credentials.issue(role, "site1", node_id) + "\n")
+    path.chmod(0o600)
+    return path
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -126,16 +134,20 @@ def scene(folder: Path) -> Path:
 
 
 @pytest.mark.timeout(180)
-def test_alarm_raised_during_a_partition_arrives_once_after_it_heals(namespaces: Namespaces, tmp_path: Path) -> None:
+def test_alarm_raised_during_a_partition_arrives_once_after_it_heals(namespaces: Namespaces, tmp_path: Path,
+                                                                    credentials) -> None:
     logs = tmp_path / "logs"
+    remote, cam1 = token_file(credentials, "alarm", "remote"), token_file(credentials, "camera", "cam1")
     edge_url = f"http://{EDGE_IP}:8000"
     namespaces.run(namespaces.edge_ns, [
         "edge", "--host", EDGE_IP, "--port", "8000", "--sites", "site1", "--alarm-db", str(tmp_path / "alarms.db"),
         "--verify-timeout", "1", "--alarm-resend-interval", "1", "--confidence", "0.5", "--log-dir", str(logs),
+        "--credentials-file", str(credentials.path),
     ], tmp_path / "edge.out")
     wait_for(lambda: bool(events(logs, "detector_ready")), 60, "the edge")
     namespaces.run(namespaces.alarm_ns, [
         "alarm", "--edge-url", edge_url, "--site-id", "site1", "--node-id", "remote", "--log-dir", str(logs),
+        "--node-token-file", str(remote),
     ], tmp_path / "alarm.out")
     wait_for(lambda: bool(events(logs, "client_connected")), 60, "the alarm node to connect")
 
@@ -143,7 +155,7 @@ def test_alarm_raised_during_a_partition_arrives_once_after_it_heals(namespaces:
     cut_at = time.time()
     namespaces.run(namespaces.edge_ns, [
         "camera", "--edge-url", edge_url, "--site-id", "site1", "--camera-id", "cam1", "--fps", "4",
-        "--source", str(scene(tmp_path / "frames")), "--log-dir", str(logs),
+        "--source", str(scene(tmp_path / "frames")), "--log-dir", str(logs), "--node-token-file", str(cam1),
     ], tmp_path / "camera.out")
     wait_for(lambda: bool(events(logs, "alarm_raised")), 30, "the edge to raise the alarm")
     time.sleep(3.0)  # the partition lasts: nothing may get through
@@ -163,16 +175,17 @@ def test_alarm_raised_during_a_partition_arrives_once_after_it_heals(namespaces:
 
 @pytest.mark.timeout(180)
 def test_camera_resumes_after_a_partition_without_flooding_the_edge_with_stale_frames(
-    namespaces: Namespaces, tmp_path: Path
+    namespaces: Namespaces, tmp_path: Path, credentials
 ) -> None:
     """The camera sits on the far side of the cut link: while it is cut the camera keeps only its newest
     frames (counted drops), and when the link heals live frames flow again at once; only the few frames
     that were already in flight when the link died (max_in_flight) reach the edge late."""
+    cam1 = token_file(credentials, "camera", "cam1")  # before the edge starts: it needs its credentials file
     logs = tmp_path / "logs"
     edge_url = f"http://{EDGE_IP}:8000"
     namespaces.run(namespaces.edge_ns, [
         "edge", "--host", EDGE_IP, "--port", "8000", "--sites", "site1", "--alarm-db", str(tmp_path / "alarms.db"),
-        "--log-dir", str(logs),
+        "--log-dir", str(logs), "--credentials-file", str(credentials.path),
     ], tmp_path / "edge.out")
     wait_for(lambda: bool(events(logs, "detector_ready")), 60, "the edge")
     frames = tmp_path / "frames"
@@ -182,6 +195,7 @@ def test_camera_resumes_after_a_partition_without_flooding_the_edge_with_stale_f
     namespaces.run(namespaces.alarm_ns, [
         "camera", "--edge-url", edge_url, "--site-id", "site1", "--camera-id", "cam1", "--fps", "5", "--loop",
         "--source", str(frames), "--log-dir", str(logs),
+        "--node-token-file", str(cam1),
     ], tmp_path / "camera.out")
     wait_for(lambda: len(events(logs, "frame_processed")) >= 10, 60, "frames before the cut")
 

@@ -84,7 +84,7 @@ async def flood(port: int) -> dict[str, int]:
 async def test_real_person_alarms_within_2_s_after_3000_throwaway_cameras(node_process, tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    edge = node_process(["edge", "--port", str(port), "--alarm-db", str(tmp_path / "alarms.db"),
+    edge = node_process(["edge", "--port", str(port), "--alarm-db", str(tmp_path / "alarms.db"), "--allow-unauthenticated-nodes",
                          "--verify-timeout", "0.5", "--log-level", "WARNING", "--camera-state-ttl", "5"])
     deadline = time.monotonic() + 120
     async with httpx.AsyncClient(base_url=url, timeout=5) as http:

@@ -46,4 +46,29 @@ for target in edge cloud camera alarm; do
     echo "FAIL: the edge image is $mb MB, the budget is < $edge_limit_mb MB" >&2; status=1
   fi
 done
+# Issue 15's replicated topology (docker-compose.replicas.yml): PostgreSQL and HAProxy from Debian's packages,
+# built from their own small context.
+replicas_args=()
+if [ "$(basename "$engine")" = podman ]; then replicas_args+=(--format docker --no-cache --pull=never --network host); fi
+for target in postgres lb; do
+  image="edgewatch-$target:$tag"
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    start=$SECONDS
+    log="$(mktemp)"
+    if ! nice -n 10 "$engine" build "${replicas_args[@]}" --target "$target" -t "$image" \
+        "$repo/deploy/docker/replicas" >"$log" 2>&1; then
+      tail -40 "$log"; rm -f "$log"
+      echo "build-images: building $target FAILED" >&2
+      exit 1
+    fi
+    rm -f "$log"
+    echo "built $image in $((SECONDS - start)) s"
+  fi
+  bytes="$("$engine" image inspect --format '{{.Size}}' "$image")"
+  health="$("$engine" image inspect --format '{{json .Config.Healthcheck}}' "$image")"
+  echo "image size: $image $((bytes / 1000000)) MB ($bytes bytes)"
+  if [ -z "$health" ] || [ "$health" = null ] || [ "$health" = "{}" ]; then
+    echo "FAIL: $image has no HEALTHCHECK" >&2; status=1
+  fi
+done
 exit $status

@@ -36,6 +36,22 @@ resource "random_password" "cloud_token" {
   special = false
 }
 
+# One credential per IoT node (issue 9): the tokens go into the IoT host's .env only, their SHA-256
+# digests into the edge host's .env (the edge keeps digests, never tokens). 43 alphanumerics = 256 bits.
+locals {
+  node_roles  = { cam1 = "camera", cam2 = "camera", alarm1 = "alarm" }
+  node_tokens = { for id, token in random_password.node_token : id => token.result }
+  node_digests = join(",", [
+    for id, role in local.node_roles : "${role}:${var.site_id}:${id}:${sha256(local.node_tokens[id])}"
+  ])
+}
+
+resource "random_password" "node_token" {
+  for_each = local.node_roles
+  length   = 43
+  special  = false
+}
+
 # ------------------------------------------------------------------------------------ security groups
 
 resource "aws_security_group" "iot" {
@@ -182,6 +198,7 @@ resource "aws_instance" "edge" {
       "EDGEWATCH_CLOUD_URL=${local.cloud_url}",
       "EDGEWATCH_CLOUD_TOKEN=${random_password.cloud_token.result}",
       "EDGEWATCH_SITES=${var.site_id}",
+      "EDGEWATCH_NODE_DIGESTS=${local.node_digests}",
       "EDGEWATCH_EDGE_PORT=${local.edge_port}",
       "EDGEWATCH_HOST_LOG_DIR=${local.host_log_dir}",
     ])
@@ -222,6 +239,9 @@ resource "aws_instance" "iot" {
       "EDGEWATCH_CAM1_SOURCE=${var.camera_sources[0]}",
       "EDGEWATCH_CAM2_SOURCE=${var.camera_sources[1]}",
       "EDGEWATCH_FPS=${var.camera_fps}",
+      "EDGEWATCH_CAM1_TOKEN=${local.node_tokens.cam1}",
+      "EDGEWATCH_CAM2_TOKEN=${local.node_tokens.cam2}",
+      "EDGEWATCH_ALARM_TOKEN=${local.node_tokens.alarm1}",
       "EDGEWATCH_HOST_LOG_DIR=${local.host_log_dir}",
     ])
   })

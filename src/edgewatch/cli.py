@@ -29,6 +29,9 @@ COMMANDS: dict[str, str] = {
     "wan": "edgewatch.sim.wan_command",
     "collect": "edgewatch.report.collect_command",
     "report": "edgewatch.report.command",
+    # issue 9: node credentials and the site's TLS material
+    "credentials": "edgewatch.security.credentials_command",
+    "tls": "edgewatch.security.tls_command",
     "operators": "edgewatch.console.command",
 }
 

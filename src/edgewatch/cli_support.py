@@ -10,7 +10,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edgewatch.config import NodeSettings, SettingsError, field_help, load_settings
+from edgewatch.config import ENV_PREFIX, NodeSettings, SettingsError, field_help, load_settings, secret_fields
 
 S = TypeVar("S", bound=NodeSettings)
 
@@ -31,13 +31,29 @@ def add_settings_options(parser: argparse.ArgumentParser, settings_cls: type[Nod
         help=f"TOML file; this node reads its [{settings_cls.table}] table (env EDGEWATCH_CONFIG)",
     )
     group = parser.add_argument_group("settings (command line > environment > config file > default)")
+    secrets = set(secret_fields(settings_cls))
     for name, info in settings_cls.model_fields.items():
         flag = "--" + name.replace("_", "-")
+        if name in secrets:
+            # A secret on the command line is visible to every local user (ps, /proc/PID/cmdline). The flag
+            # exists only to say so (and so that argparse cannot take it for an abbreviation of --X-file).
+            group.add_argument(flag, dest=f"_refused_{name}", nargs="?", action=RefuseSecret, help=argparse.SUPPRESS)
+            continue
         if _is_bool(info.annotation):
             group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                help=field_help(info, name))
         else:
             group.add_argument(flag, dest=name, default=None, metavar=name.upper(), help=field_help(info, name))
+
+
+class RefuseSecret(argparse.Action):
+    """Rejects a secret given on the command line, naming the environment variable and file option to use."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        name = self.dest.removeprefix("_refused_")
+        parser.error(f"{option_string} is not accepted on the command line (other users could read it with ps): "
+                     f"set {ENV_PREFIX}{name.upper()} in the environment or use --{name.replace('_', '-')}-file")
 
 
 def settings_from_args(settings_cls: type[S], args: argparse.Namespace) -> S:

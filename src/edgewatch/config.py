@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -32,6 +32,30 @@ def _split_commas(value: Any) -> Any:
 
 
 IdentifierList = Annotated[list[Identifier], NoDecode, BeforeValidator(_split_commas)]
+StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+
+
+def secret_fields(cls: type[BaseSettings]) -> list[str]:
+    """Names of the ``SecretStr`` settings of ``cls``: never command-line options (argv is visible in ``ps``);
+    each is set from its environment variable or read from the file named by its ``<name>_file`` setting."""
+    names = []
+    for name, info in cls.model_fields.items():
+        annotation = info.annotation
+        if annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ()):
+            names.append(name)
+    return names
+
+
+def _read_secret_file(name: str, path: Any) -> str:
+    try:
+        value = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"{name} file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{name} file {path} is not UTF-8 text") from None
+    if not value:
+        raise ValueError(f"{name} file {path} is empty")
+    return value
 
 
 class SettingsError(ValueError):
@@ -64,6 +88,21 @@ class NodeSettings(BaseSettings):
         # below the environment (see load_settings), so the order here is init > env.
         return init_settings, env_settings
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, values: Any) -> Any:
+        """``<secret>_file`` settings: read the secret from that file (one value, surrounding blanks ignored)."""
+        if not isinstance(values, dict):
+            return values
+        for name in secret_fields(cls):
+            path = values.get(f"{name}_file")
+            if path is None or f"{name}_file" not in cls.model_fields:
+                continue
+            if values.get(name) is not None:
+                raise ValueError(f"{name} is given both directly and by {name}_file; use one")
+            values = {**values, name: _read_secret_file(name, path)}
+        return values
+
     # Start-up checks (issue 10, command line): a log folder that cannot be one fails at start.
     @field_validator("log_dir")
     @classmethod
@@ -82,6 +121,16 @@ class ReconnectSettings(NodeSettings):
     )
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="serve Prometheus metrics on this port (off when unset)"
+    )
+
+    # -- per-node credential and TLS (issue 9) --
+    node_token: SecretStr | None = Field(
+        default=None, description="this node's credential (edgewatch credentials issue); environment only"
+    )
+    node_token_file: Path | None = Field(default=None, description="file holding this node's credential")
+    ca_file: Path | None = Field(
+        default=None, description="CA certificate(s) that sign the edge's certificate (https:// edge URLs; "
+        "system trust store when unset)",
     )
 
     # Start-up checks (issue 10, command line): a typo in the edge's URL fails at start, not retried for ever.
@@ -225,6 +274,29 @@ class EdgeSettings(NodeSettings):
         default=10.0, gt=0, description="seconds between checks of the cloud's /readyz, shown in the edge's /readyz"
     )
 
+    # -- node credentials, TLS, origins, metrics access (issue 9) --
+    credentials_file: Path | None = Field(
+        default=None, description="node credentials (edgewatch credentials issue); required unless "
+        "allow_unauthenticated_nodes",
+    )
+    allow_unauthenticated_nodes: bool = Field(
+        default=False, description="accept camera and alarm nodes without a credential (test benches only)"
+    )
+    allowed_origins: StrList = Field(
+        default_factory=list, description="browser origins allowed on the WebSocket besides the edge's own "
+        "(e.g. https://console.example:8443); none by default",
+    )
+    tls_cert: Path | None = Field(default=None, description="serve HTTPS/WSS with this certificate (PEM)")
+    tls_key: Path | None = Field(default=None, description="private key of tls_cert (PEM)")
+    cloud_token_file: Path | None = Field(default=None, description="file holding the cloud's bearer token")
+    cloud_ca_file: Path | None = Field(
+        default=None, description="CA certificate(s) that sign the cloud's certificate (system store when unset)"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="bearer token for /metrics; without one /metrics answers only on loopback"
+    )
+    metrics_token_file: Path | None = Field(default=None, description="file holding the metrics token")
+
     # -- bounds whatever clients send (issue 9, sec-bounds) --
     max_image_pixels: int = Field(
         default=16_000_000, ge=10_000,
@@ -349,6 +421,17 @@ class CloudSettings(NodeSettings):
         "manage with `edgewatch operators`)"
     )
 
+    # -- TLS, secret files, metrics access (issue 9) --
+    token_file: Path | None = Field(default=None, description="file holding the bearer token")
+    tls_cert: Path | None = Field(default=None, description="serve HTTPS with this certificate (PEM)")
+    tls_key: Path | None = Field(default=None, description="private key of tls_cert (PEM)")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="bearer token for /metrics (the API token works too); without any token "
+        "/metrics answers only on loopback",
+    )
+    metrics_token_file: Path | None = Field(default=None, description="file holding the metrics token")
+    db_url_file: Path | None = Field(default=None, description="file holding db_url (it carries a password)")
+
     # -- bounds whatever clients send (issue 9, sec-bounds) --
     max_image_pixels: int = Field(
         default=40_000_000, ge=10_000,
@@ -425,8 +508,11 @@ def _describe(cls: type[NodeSettings], exc: ValidationError, sources: dict[str, 
     """One line per bad field (the first line alone when only one is bad): name, source, problem, value."""
     lines = []
     for item in exc.errors(include_url=False):
-        name = str(item["loc"][0]) if item["loc"] else "?"
         message = str(item["msg"]).removeprefix("Value error, ")
+        if not item["loc"]:  # a check across fields (secret files): the message names them
+            lines.append(message)
+            continue
+        name = str(item["loc"][0])
         shown = ""
         if (item["type"] != "value_error" and name in sources
                 and not any(word in name for word in ("token", "secret", "password", "key"))):

@@ -118,6 +118,8 @@ class Hello(Message):
     role: NodeRole
     node_id: Identifier
     site_id: Identifier
+    # Per-node credential (edgewatch credentials issue). Never logged; the edge drops it once checked.
+    token: str | None = Field(default=None, max_length=128, repr=False)
 
 
 class Frame(Message):

@@ -26,6 +26,8 @@ EXPECTED_NETWORKS = {
     "site2-alarm": {"site2_net"},
     "site2-edge": {"site2_net", "cloud_net"},
     "enrol": {"cloud_net"},
+    "site1-credentials": set(),  # one-shot init of node credentials: no network at all
+    "site2-credentials": set(),
     "cloud": {"cloud_net"},
 }
 IOT_TARGETS = {"camera", "alarm"}
@@ -71,7 +73,9 @@ def test_services_and_project_name(full: dict[str, Any]) -> None:
         "site2-cam1",
         "site2-cam2",
     ]
-    assert sorted(n for n, t in targets.items() if t == "edge") == ["site1-edge", "site2-edge"]
+    assert sorted(n for n, t in targets.items() if t == "edge") == [
+        "site1-credentials", "site1-edge", "site2-credentials", "site2-edge",
+    ]
     assert sorted(n for n, t in targets.items() if t == "alarm") == ["site1-alarm", "site2-alarm"]
     assert sorted(n for n, t in targets.items() if t == "cloud") == ["cloud", "enrol"]
     for svc in full["services"].values():
@@ -83,7 +87,7 @@ def test_networks_per_service(full: dict[str, Any]) -> None:
     assert set(full["networks"]) == {"site1_net", "site2_net", "cloud_net"}
     for name, svc in full["services"].items():
         assert networks(svc) == EXPECTED_NETWORKS[name], name
-        assert "network_mode" not in svc, name
+        assert svc.get("network_mode") in (None, "none"), name  # never host networking
 
 
 def test_sites_are_isolated_from_each_other(full: dict[str, Any]) -> None:
@@ -232,11 +236,14 @@ def test_rekognition_enrols_through_the_running_cloud(rekognition: dict[str, Any
 # ---------------------------------------------------------------------------------- per-layer files
 
 LAYER_REQUIRED = {
-    "iot": {"EDGEWATCH_EDGE_URL"},
-    "edge": {"EDGEWATCH_CLOUD_URL", "EDGEWATCH_CLOUD_TOKEN"},
+    "iot": {"EDGEWATCH_EDGE_URL", "EDGEWATCH_CAM1_TOKEN", "EDGEWATCH_CAM2_TOKEN", "EDGEWATCH_ALARM_TOKEN"},
+    "edge": {"EDGEWATCH_CLOUD_URL", "EDGEWATCH_CLOUD_TOKEN", "EDGEWATCH_NODE_DIGESTS"},
     "cloud": {"EDGEWATCH_CLOUD_TOKEN"},
 }
-LAYER_SERVICES = {"iot": {"cam1", "cam2", "alarm"}, "edge": {"edge"}, "cloud": {"cloud", "enrol"}}
+LAYER_SERVICES = {"iot": {"cam1", "cam2", "alarm"}, "edge": {"credentials", "edge"}, "cloud": {"cloud", "enrol"}}
+#: node credentials (issue 9): tokens on the IoT host, only their digests on the edge host
+NODE_TOKENS = {"cam1": "EDGEWATCH_CAM1_TOKEN", "cam2": "EDGEWATCH_CAM2_TOKEN", "alarm": "EDGEWATCH_ALARM_TOKEN"}
+DIGESTS = "camera:site7:cam1:" + "ab" * 32
 
 
 @pytest.fixture
@@ -253,6 +260,8 @@ def layer_env(tmp_path: Path) -> Path:
                 "EDGEWATCH_BACKEND=rekognition",
                 f"EDGEWATCH_MEDIA={tmp_path}",
                 "EDGEWATCH_HOST_LOG_DIR=/opt/edgewatch/logs",
+                *(f"{var}=token-of-{node}" for node, var in NODE_TOKENS.items()),
+                f"EDGEWATCH_NODE_DIGESTS={DIGESTS}",
             ]
         )
         + "\n",
@@ -290,6 +299,8 @@ def test_iot_file_takes_the_edge_from_env(compose_config, layer_env: Path, tmp_p
         assert media["source"] == str(tmp_path) and media["read_only"] is True
     ids = [model["services"][c]["environment"]["EDGEWATCH_CAMERA_ID"] for c in ("cam1", "cam2")]
     assert len(set(ids)) == 2
+    for node in NODE_TOKENS:  # each node its own credential
+        assert model["services"][node]["environment"]["EDGEWATCH_NODE_TOKEN"] == f"token-of-{node}"
 
 
 def test_edge_file_takes_the_cloud_from_env(compose_config, layer_env: Path) -> None:
@@ -301,6 +312,14 @@ def test_edge_file_takes_the_cloud_from_env(compose_config, layer_env: Path) -> 
     assert edge["environment"]["EDGEWATCH_SITES"] == "site7"
     assert [(p["target"], p["published"]) for p in edge["ports"]] == [(8000, "8000")]
     assert mounts(edge)["/app/logs"]["source"] == "/opt/edgewatch/logs"
+    # the edge reads the credentials file its one-shot `credentials` service wrote from the digests
+    init = model["services"]["credentials"]
+    assert init["environment"]["EDGEWATCH_NODE_DIGESTS"] == DIGESTS and init["network_mode"] == "none"
+    assert edge["depends_on"]["credentials"]["condition"] == "service_completed_successfully"
+    secrets = mounts(edge)["/app/secrets"]
+    assert secrets["source"] == mounts(init)["/app/data"]["source"] and secrets["read_only"] is True
+    assert edge["environment"]["EDGEWATCH_CREDENTIALS_FILE"].startswith("/app/secrets/")
+    assert not any("TOKEN" in k and k != "EDGEWATCH_CLOUD_TOKEN" for k in edge["environment"])
 
 
 def test_cloud_file_takes_token_and_backend_from_env(compose_config, layer_env: Path) -> None:

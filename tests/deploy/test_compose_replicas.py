@@ -32,7 +32,10 @@ def test_two_replicas_on_one_database_behind_the_load_balancer(replicas: dict[st
     assert set(services["lb"]["depends_on"]) == {"cloud", "cloud-2"}
     for edge in ("site1-edge", "site2-edge"):
         assert services[edge]["environment"]["EDGEWATCH_CLOUD_URL"] == "http://lb:8080"
-        assert set(services[edge]["depends_on"]) == {"lb"}
+        assert services[edge]["depends_on"]["lb"]["condition"] == "service_healthy"
+        assert services[edge]["depends_on"]["enrol"]["condition"] == "service_completed_successfully"
+        site = edge.split("-")[0]
+        assert services[edge]["depends_on"][f"{site}-credentials"]["condition"] == "service_completed_successfully"
     assert services["enrol"]["environment"]["EDGEWATCH_ENROL_URL"] == "http://lb:8080"
     # the database is on the cloud network only: no camera, alarm or edge site network reaches it
     assert set(services["db"]["networks"]) == {"cloud_net"}

@@ -3,6 +3,7 @@ whose .env must satisfy that layer's compose file."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from pathlib import Path
@@ -30,7 +31,21 @@ EXPRESSIONS = {
     "var.camera_fps": "2",
     "var.git_url": "https://github.com/example/edgewatch.git",
     "var.git_ref": "v0.1.0",
+    # node credentials (issue 9): tokens for the IoT host, their SHA-256 digests for the edge host
+    "local.node_tokens.cam1": "c2FtcGxlLWNhbTEtdG9rZW4tMDEyMzQ1Njc4OWFiY2Rl",
+    "local.node_tokens.cam2": "c2FtcGxlLWNhbTItdG9rZW4tMDEyMzQ1Njc4OWFiY2Rl",
+    "local.node_tokens.alarm1": "c2FtcGxlLWFsYXJtMS10b2tlbi0wMTIzNDU2Nzg5YWJj",
 }
+
+
+def _node_token(node: str) -> str:
+    return EXPRESSIONS[f"local.node_tokens.{node}"]
+
+
+EXPRESSIONS["local.node_digests"] = ",".join(
+    f"{role}:site1:{node}:{hashlib.sha256(_node_token(node).encode()).hexdigest()}"
+    for node, role in (("cam1", "camera"), ("cam2", "camera"), ("alarm1", "alarm"))
+)
 
 
 def shellcheck(shellcheck_bin: Path, path: Path) -> None:
@@ -168,3 +183,28 @@ def test_rendered_env_configures_the_cloud(rendered, compose_config, tmp_path: P
     )
     edge_script, _ = rendered["edge"]
     assert f"EDGEWATCH_CLOUD_TOKEN={EXPRESSIONS['random_password.cloud_token.result']}" in edge_script
+
+
+def test_node_tokens_reach_the_iot_host_and_only_their_digests_the_edge_host(rendered, tmp_path: Path) -> None:
+    """Terraform's .env files: each IoT node gets its own token; the edge host gets SHA-256 digests that
+    `edgewatch credentials load` accepts, and no token."""
+    from edgewatch.security.credentials import Verifier, load_digests, parse_digests, read_credentials
+
+    def dotenv(layer: str) -> dict[str, str]:
+        script, _ = rendered[layer]
+        body = re.search(r"<<'DOTENV'\n(.*?)\nDOTENV\n", script, re.DOTALL).group(1)
+        return dict(line.split("=", 1) for line in body.splitlines() if "=" in line)
+
+    iot, edge, cloud = dotenv("iot"), dotenv("edge"), dotenv("cloud")
+    tokens = {node: iot[f"EDGEWATCH_{var}_TOKEN"] for node, var in (("cam1", "CAM1"), ("cam2", "CAM2"),
+                                                                      ("alarm1", "ALARM"))}
+    assert len(set(tokens.values())) == 3
+    for text in (edge, cloud):
+        assert not set(tokens.values()) & set(text.values())
+        assert not any(t in v for t in tokens.values() for v in text.values())
+    file = tmp_path / "edge-credentials.json"
+    load_digests(file, parse_digests(edge["EDGEWATCH_NODE_DIGESTS"]))
+    verifier = Verifier(read_credentials(file))
+    assert verifier.check(tokens["cam1"], "camera", "site1", "cam1").value == "ok"
+    assert verifier.check(tokens["alarm1"], "alarm", "site1", "alarm1").value == "ok"
+    assert verifier.check(tokens["cam1"], "camera", "site1", "cam2").value == "forbidden"

@@ -171,7 +171,7 @@ async def test_camera_limit_refuses_transiently_and_frees_the_slot(serve, detect
     # Alarm nodes are not cameras: never refused by the camera cap.
     alarm = Client()
     await alarm.connect(server.url, hello(NodeRole.ALARM, "hall"))
-    assert node.metrics.connections_refused.labels("camera_limit")._value.get() == 1
+    assert node.metrics.clients_refused.labels("camera_limit")._value.get() == 1
     await first.sio.disconnect()
     await until(lambda: node.presence.connections == 1, 10)
     third = Client()

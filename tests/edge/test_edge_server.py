@@ -48,6 +48,7 @@ def edge_settings(tmp_path: Path, **overrides: Any) -> EdgeSettings:
     values: dict[str, Any] = {
         "sites": ["site1", "site2"], "workers": 1, "alarm_db": tmp_path / "alarms.db", "verify_timeout": 0.5,
         "alarm_resend_interval": 0.5, "input_size": 320, "confidence": 0.5,
+        "credentials_file": tmp_path / "edge-credentials.json",  # every node presents its own credential
     }
     values.update(overrides)
     return EdgeSettings(**values)
@@ -67,10 +68,23 @@ def person_folder(tmp_path: Path, count: int = 3) -> Path:
     return folder
 
 
-class RawClient:
-    """A bare Socket.IO client that records every event, for speaking the protocol by hand."""
+def token(tmp_path: Path, role: str, site: str, node: str) -> str:
+    """The node's credential on the test's edge (issued on first use, then reused)."""
+    from edgewatch.security.credentials import issue
 
-    def __init__(self) -> None:
+    path = tmp_path / "tokens" / f"{role}-{site}-{node}"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(issue(tmp_path / "edge-credentials.json", role, site, node))
+    return path.read_text()
+
+
+class RawClient:
+    """A bare Socket.IO client that records every event, for speaking the protocol by hand; it presents
+    the credential the test's edge issued for the node it claims to be."""
+
+    def __init__(self, tmp_path: Path | None = None) -> None:
+        self.tmp_path = tmp_path  # None: an edge without credentials (a test bench that does not check them)
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: list[tuple[str, Any]] = []
         self.sio.on("*", self._record)
@@ -79,6 +93,9 @@ class RawClient:
         self.events.append((event, data))
 
     async def connect(self, url: str, hello: Hello) -> None:
+        if hello.token is None and self.tmp_path is not None:
+            hello = hello.model_copy(update={"token": token(self.tmp_path, hello.role.value, hello.site_id,
+                                                             hello.node_id)})
         await self.sio.connect(url, auth=encode(hello), transports=["websocket"], wait_timeout=10)
 
     def of(self, event: str) -> list[Any]:
@@ -118,7 +135,7 @@ async def test_camera_streams_a_folder_and_every_frame_is_detected_and_acked(
 ) -> None:
     node = EdgeNode(edge_settings(tmp_path, frame_buffer=10), detector)
     server = serve(node.app)
-    camera = CameraNode(CameraSettings(edge_url=server.url, source=str(person_folder(tmp_path, 4)), fps=20,
+    camera = CameraNode(CameraSettings(edge_url=server.url, node_token=token(tmp_path, "camera", "site1", "cam1"), source=str(person_folder(tmp_path, 4)), fps=20,
                                        send_buffer=10))
     stats = await asyncio.wait_for(camera.run(), 60)
     assert stats.frames_sent == 4 and stats.frames_acked == 4
@@ -131,12 +148,12 @@ async def test_alarm_reaches_only_its_own_site_and_is_acknowledged(serve, detect
     settings = edge_settings(tmp_path)
     node = EdgeNode(settings, detector)
     server = serve(node.app)
-    site1 = AlarmNode(AlarmSettings(edge_url=server.url, site_id="site1", node_id="hall"), console=False)
-    site2 = AlarmNode(AlarmSettings(edge_url=server.url, site_id="site2", node_id="yard"), console=False)
+    site1 = AlarmNode(AlarmSettings(edge_url=server.url, site_id="site1", node_id="hall", node_token=token(tmp_path, "alarm", "site1", "hall")), console=False)
+    site2 = AlarmNode(AlarmSettings(edge_url=server.url, site_id="site2", node_id="yard", node_token=token(tmp_path, "alarm", "site2", "yard")), console=False)
     runs = [asyncio.create_task(site1.run()), asyncio.create_task(site2.run())]
     try:
         await until(lambda: site1.connected.is_set() and site2.connected.is_set(), 15)
-        camera = RawClient()
+        camera = RawClient(tmp_path)
         await camera.connect(server.url, Hello(role=NodeRole.CAMERA, node_id="cam1", site_id="site1"))
         await camera.sio.emit(SocketEvent.FRAME.value, encode(frame()))
         # No cloud configured: the person must end as an `unverified` alarm (fail secure), never dropped.
@@ -160,13 +177,13 @@ async def test_alarm_node_connecting_later_gets_the_pending_alarm(serve, detecto
     # No re-send within the test: the alarm delivered on connect must be acknowledged the first time.
     node = EdgeNode(edge_settings(tmp_path, alarm_resend_interval=300), detector)
     server = serve(node.app)
-    camera = RawClient()
+    camera = RawClient(tmp_path)
     await camera.connect(server.url, Hello(role=NodeRole.CAMERA, node_id="cam1", site_id="site1"))
     await camera.sio.emit(SocketEvent.FRAME.value, encode(frame()))
     store = node.store
     assert store is not None
     await until(lambda: store.counts()["total"] == 1, 20)
-    late = AlarmNode(AlarmSettings(edge_url=server.url, site_id="site1", node_id="late"), console=False)
+    late = AlarmNode(AlarmSettings(edge_url=server.url, site_id="site1", node_id="late", node_token=token(tmp_path, "alarm", "site1", "late")), console=False)
     run = asyncio.create_task(late.run())
     try:
         await until(lambda: len(late.received) == 1 and store.counts()["acked"] == 1, 15)
@@ -179,7 +196,7 @@ async def test_alarm_node_connecting_later_gets_the_pending_alarm(serve, detecto
 async def test_unacknowledged_alarm_survives_an_edge_restart(serve, detector, tmp_path: Path, until) -> None:
     first = EdgeNode(edge_settings(tmp_path), detector)
     server = serve(first.app)
-    camera = RawClient()
+    camera = RawClient(tmp_path)
     await camera.connect(server.url, Hello(role=NodeRole.CAMERA, node_id="cam1", site_id="site1"))
     await camera.sio.emit(SocketEvent.FRAME.value, encode(frame()))
     assert first.store is not None
@@ -189,7 +206,7 @@ async def test_unacknowledged_alarm_survives_an_edge_restart(serve, detector, tm
     assert AlarmStore(tmp_path / "alarms.db").counts() == {"total": 1, "acked": 0, "pending": 1}
 
     # The alarm node is already trying to reach the (stopped) edge; it connects when the edge is back.
-    alarm = AlarmNode(AlarmSettings(edge_url=server.url, site_id="site1", node_id="hall", reconnect_delay=0.2,
+    alarm = AlarmNode(AlarmSettings(edge_url=server.url, site_id="site1", node_id="hall", node_token=token(tmp_path, "alarm", "site1", "hall"), reconnect_delay=0.2,
                                     reconnect_delay_max=0.5), console=False)
     run = asyncio.create_task(alarm.run())
     try:
@@ -208,7 +225,7 @@ async def test_unacknowledged_alarm_survives_an_edge_restart(serve, detector, tm
 async def test_camera_reconnects_after_the_edge_restarts(serve, detector, tmp_path: Path, until) -> None:
     first = EdgeNode(edge_settings(tmp_path, sites=["site1"]), detector)
     server = serve(first.app)
-    camera = CameraNode(CameraSettings(edge_url=server.url, source=str(person_folder(tmp_path, 2)), fps=10,
+    camera = CameraNode(CameraSettings(edge_url=server.url, node_token=token(tmp_path, "camera", "site1", "cam1"), source=str(person_folder(tmp_path, 2)), fps=10,
                                        loop=True, reconnect_delay=0.2, reconnect_delay_max=1.0))
     run = asyncio.create_task(camera.run())
     try:
@@ -227,7 +244,7 @@ async def test_camera_reconnects_after_the_edge_restarts(serve, detector, tmp_pa
 async def test_bad_messages_get_an_error_and_change_nothing(serve, detector, tmp_path: Path, until) -> None:
     node = EdgeNode(edge_settings(tmp_path, sites=["site1"], cameras=["cam1"]), detector)
     server = serve(node.app)
-    client = RawClient()
+    client = RawClient(tmp_path)
     await client.connect(server.url, Hello(role=NodeRole.CAMERA, node_id="cam1", site_id="site1"))
     good = frame()
     await client.sio.emit(SocketEvent.FRAME.value, {**encode(good), "seq": -1})  # wrong field value
@@ -246,7 +263,7 @@ async def test_bad_messages_get_an_error_and_change_nothing(serve, detector, tmp
     assert acks[0].status is FrameStatus.PROCESSED and acks[0].trace_id == good.trace_id and acks[0].persons >= 1
     await client.sio.disconnect()
 
-    refused = RawClient()
+    refused = RawClient(tmp_path)
     for hello in (Hello(role=NodeRole.CAMERA, node_id="cam7", site_id="site1"),
                   Hello(role=NodeRole.CAMERA, node_id="cam1", site_id="site9")):
         with pytest.raises(socketio.exceptions.ConnectionError):
@@ -258,7 +275,7 @@ async def test_bad_messages_get_an_error_and_change_nothing(serve, detector, tmp
 async def test_newest_frame_wins_and_drops_are_acked(serve, detector, tmp_path: Path, until) -> None:
     node = EdgeNode(edge_settings(tmp_path, sites=["site1"], frame_buffer=1), detector)
     server = serve(node.app)
-    client = RawClient()
+    client = RawClient(tmp_path)
     await client.connect(server.url, Hello(role=NodeRole.CAMERA, node_id="cam1", site_id="site1"))
     big = _large_person_jpeg()
     for seq in range(6):
@@ -289,7 +306,7 @@ async def test_event_loop_answers_while_workers_are_busy(serve, detector, tmp_pa
     done_at: list[float] = []
     big = _large_person_jpeg()
     for index in range(3):
-        client = RawClient()
+        client = RawClient(tmp_path)
         await client.connect(server.url, Hello(role=NodeRole.CAMERA, node_id=f"cam{index}", site_id="site1"))
         clients.append(client)
 
@@ -331,7 +348,7 @@ async def test_a_detector_that_keeps_failing_makes_the_edge_unready(serve, tmp_p
     detector = create_detector("nanodet", input_size=320, confidence=0.5)
     node = EdgeNode(edge_settings(tmp_path, sites=["site1"], frame_buffer=10), detector)
     server = serve(node.app)
-    client = RawClient()
+    client = RawClient(tmp_path)
     await client.connect(server.url, Hello(role=NodeRole.CAMERA, node_id="cam1", site_id="site1"))
     good_outputs = detector._outputs
     detector._outputs = ["no_such_output"]  # ONNX Runtime now fails every run, as with a broken model update

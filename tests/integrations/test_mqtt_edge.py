@@ -202,9 +202,19 @@ async def test_an_alarm_raised_while_the_broker_is_down_arrives_once(broker, ser
     await asyncio.wait_for(siren_task, 30)
 
 
+def _credentials(tmp_path: Path) -> list[str]:
+    """The node credentials file every `edgewatch edge` needs (issue 9), with one camera in it."""
+    from edgewatch.security.credentials import issue
+
+    path = tmp_path / "edge-credentials.json"
+    if not path.exists():
+        issue(path, "camera", "site1", "cam1")
+    return ["--credentials-file", str(path)]
+
+
 def _edge_args(tmp_path: Path, broker: Any, port: int) -> list[str]:
     return ["edge", "--port", str(port), "--sites", "site1", "--workers", "1", "--alarm-db",
-            str(tmp_path / "alarms.db"), "--mqtt-url", broker.url, "--mqtt-username", "edge"]
+            str(tmp_path / "alarms.db"), "--mqtt-url", broker.url, "--mqtt-username", "edge", *_credentials(tmp_path)]
 
 
 @pytest.mark.timeout(300)
@@ -259,7 +269,7 @@ def test_bad_broker_settings_fail_the_start_in_one_line(node_process: Callable[.
         (["--mqtt-url", "mqtt://127.0.0.1:1", "--mqtt-ca-file", str(tmp_path / "absent.pem")], "mqtt_ca_file"),
     ]
     for extra, words in cases:
-        edge = node_process(["edge", "--alarm-db", str(tmp_path / "a.db"), *extra])
+        edge = node_process(["edge", "--alarm-db", str(tmp_path / "a.db"), *_credentials(tmp_path), *extra])
         assert edge.proc.wait(timeout=120) == 2
         err = edge.output()[1]
         assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err

@@ -184,3 +184,32 @@ def test_demo_on_real_surveillance_frames(shared_data: Path, tmp_path: Path, enr
     else:
         assert decided and set(decided) == {"intruder"}, decided
         assert raised == {"intruder": decided["intruder"]}, "one intruder alarm per track"
+
+
+@pytest.mark.timeout(300)
+def test_demo_over_tls_with_node_credentials(tmp_path: Path) -> None:
+    """`edgewatch demo --tls`: every node authenticated with its own credential, every link over TLS."""
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "edgewatch", "demo", "--tls", "--duration", "30", "--cameras", "1", "--fps", "2",
+         "--run-dir", str(run_dir)],
+        capture_output=True, text=True, check=False, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "started cloud https://127.0.0.1:" in result.stdout and "edge https://127.0.0.1:" in result.stdout
+    log = events(run_dir / "logs")
+    started = [e for e in log if e["event"] == "edge_started"]
+    assert started and started[0]["tls"] is True and started[0]["credentials"]
+    connected = {(e["role"], e["node_id"]) for e in log if e["event"] == "client_connected"}
+    assert connected == {("camera", "cam1"), ("alarm", "alarm1")}
+    assert not [e for e in log if e["event"] == "client_refused"]
+    answered = [e for e in log if e["event"] == "cloud_request"]
+    assert answered, "the edge got verdicts from the cloud over HTTPS"
+    raised = {e["event_id"] for e in log if e["event"] == "alarm_raised"}
+    acked = {e["event_id"] for e in log if e["event"] == "alarm_acked"}
+    assert raised and raised <= acked
+    tokens = [p.read_text().strip() for p in (run_dir / "credentials").glob("*.token")]
+    assert len(tokens) == 2
+    written = "".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file()
+                      and p.suffix in (".jsonl", ".log", ".txt", ".json"))
+    assert not [t for t in tokens if t in written], "a node token leaked into a log or the command lines"

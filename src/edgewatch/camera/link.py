@@ -80,6 +80,9 @@ class EdgeLink:
         on_disconnect: Callable[[str], Any] | None = None,
     ) -> None:
         self.settings = settings
+        if hello.token is None and settings.node_token is not None:
+            # The node's credential rides in the Socket.IO auth payload (never logged, never on argv).
+            hello = hello.model_copy(update={"token": settings.node_token.get_secret_value()})
         self.hello = hello
         self.log = get_logger(__name__, node_id=hello.node_id, role=str(hello.role))
         self.connected = asyncio.Event()
@@ -101,6 +104,7 @@ class EdgeLink:
             handle_sigint=False,  # the command installs its own SIGINT/SIGTERM handling
             logger=False,
             engineio_logger=False,
+            **_tls_options(settings),
         )
         self.sio.on("connect", self._connected)
         self.sio.on("disconnect", self._disconnected)
@@ -206,6 +210,24 @@ class EdgeLink:
         with contextlib.suppress(Exception):  # disconnects, or aborts python-socketio's reconnect task
             await asyncio.wait_for(self.sio.shutdown(), timeout=5)
         self.connected.clear()
+
+
+def _tls_options(settings: ReconnectSettings) -> dict[str, Any]:
+    """For an https/wss edge: an aiohttp session whose connector verifies the edge's certificate against
+    ``ca_file`` (the system trust store when unset). python-engineio offers only on/off for verification,
+    so the context travels in the session (a factory: engineio creates it inside the running loop)."""
+    if not settings.edge_url.lower().startswith(("https://", "wss://")):
+        return {}
+    import aiohttp
+
+    from edgewatch.security.tls import client_context
+
+    context = client_context(settings.ca_file)
+
+    def session() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))
+
+    return {"http_session": session}
 
 
 async def _maybe_await(value: Any) -> None:

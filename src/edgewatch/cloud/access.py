@@ -18,6 +18,7 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 PHOTO_MAX_BYTES = 5 * 1024 * 1024
 URL_ENV = "EDGEWATCH_CLOUD_URL"
 TOKEN_ENV = "EDGEWATCH_TOKEN"
+CA_ENV = "EDGEWATCH_CLOUD_CA_FILE"
 
 
 class AccessError(Exception):
@@ -47,6 +48,10 @@ def add_access_options(parser: argparse.ArgumentParser, *, repeat: bool = False)
                        help="work directly on a local-backend store file, no server needed")
     parser.add_argument("--timeout", type=float, default=argparse.SUPPRESS if repeat else 60.0,
                         help="HTTP timeout, seconds (default: 60)")
+    parser.add_argument("--token-file", type=Path, default=default, metavar="PATH",
+                        help=f"file holding the cloud's token (instead of ${TOKEN_ENV}; never pass a token as an option)")
+    parser.add_argument("--ca-file", type=Path, default=default, metavar="PATH",
+                        help=f"CA that signs an https cloud's certificate (default: ${CA_ENV}, else the system store)")
 
 
 def open_access(args: argparse.Namespace, threshold: float | None = None, *, create: bool = False) -> Access:
@@ -74,7 +79,15 @@ def open_access(args: argparse.Namespace, threshold: float | None = None, *, cre
     except ValueError as exc:
         source = "--url" if args.url else f"${URL_ENV}" if os.environ.get(URL_ENV) else "default URL"
         raise UserError(f"{source}: {exc}") from None
-    return HttpAccess(url, os.environ.get(TOKEN_ENV), args.timeout)
+    token, problem = os.environ.get(TOKEN_ENV), None
+    token_file = getattr(args, "token_file", None)
+    if token_file is not None:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = AccessError("unreadable_file", f"cannot read token file {str(token_file)!r}: {exc}")
+    ca_file = getattr(args, "ca_file", None) or os.environ.get(CA_ENV)
+    return HttpAccess(url, token, args.timeout, Path(ca_file) if ca_file else None, problem)
 
 
 def _read(path: Path) -> bytes:
@@ -106,12 +119,24 @@ def _media_type(path: Path) -> str:
 
 
 class HttpAccess:
-    def __init__(self, url: str, token: str | None, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str | None, timeout: float = 60.0, ca_file: Path | None = None,
+                 problem: AccessError | None = None) -> None:
         import httpx
 
+        from edgewatch.security.tls import TLSConfigError, client_context
+        from edgewatch.telemetry.redact import redact_url
+
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self.url = redact_url(url.rstrip("/")) or url  # shown in messages
+        verify: Any = True
+        if url.lower().startswith("https://"):
+            try:
+                verify = client_context(ca_file)
+            except TLSConfigError as exc:
+                problem = problem or AccessError("bad_ca_file", str(exc))
+        #: a setup problem, reported by every request (each command already prints AccessErrors cleanly)
+        self._problem = problem
+        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout, verify=verify)
 
     def close(self) -> None:
         self._http.close()
@@ -119,6 +144,8 @@ class HttpAccess:
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 
+        if self._problem is not None:
+            raise self._problem
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:

@@ -27,6 +27,7 @@ from edgewatch.cloud.guard import BodyTooLarge, Guard
 from edgewatch.cloud.images import Image, load_image
 from edgewatch.config import CloudSettings
 from edgewatch.protocol import IdentifyResult
+from edgewatch.security.metrics_access import MetricsAccess
 from edgewatch.telemetry import get_logger
 from edgewatch.telemetry.metrics import CloudMetrics
 
@@ -76,7 +77,7 @@ def create_app(settings: CloudSettings, backend: Backend | None = None) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         if token is None:
-            log.warning("auth_disabled", detail="no token configured (EDGEWATCH_TOKEN / --token): every route "
+            log.warning("auth_disabled", detail="no token configured (EDGEWATCH_TOKEN / --token-file): every route "
                         "is open to anyone who can reach this port; set a token outside a test bench")
         try:
             await anyio.to_thread.run_sync(backend.start)
@@ -237,7 +238,9 @@ def create_app(settings: CloudSettings, backend: Backend | None = None) -> Any:
             return settings.max_upload_bytes * MAX_PHOTOS + _MULTIPART_OVERHEAD
         return None
 
-    guarded = Guard(app, token, body_limit, on_reject=lambda code: metrics.errors.labels(code).inc())
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
+    guarded = Guard(app, token, body_limit, on_reject=lambda code: metrics.errors.labels(code).inc(),
+                    metrics_access=MetricsAccess([token, metrics_token], settings.host))
     guarded.fastapi = app  # type: ignore[attr-defined]  # for tests and tools that want the inner app
     if settings.operators_file is not None:  # the operators' web console at /console (cloud/console)
         from edgewatch.cloud.console import with_console

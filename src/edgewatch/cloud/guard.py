@@ -20,6 +20,8 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from edgewatch.security.metrics_access import MetricsAccess
+
 #: Liveness/readiness and the API documentation need no token.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 #: Bodies of rejected requests are drained up to this many times the route's limit.
@@ -38,8 +40,10 @@ class BodyTooLarge(HTTPException):
 
 class Guard:
     def __init__(self, app: Any, token: str | None, body_limit: Callable[[str], int | None],
-                 on_reject: Callable[[str], None] | None = None) -> None:
+                 on_reject: Callable[[str], None] | None = None, metrics_access: MetricsAccess | None = None) -> None:
         self.app = app
+        #: /metrics: the API token or the metrics token, or nothing on loopback (edgewatch.security.metrics_access)
+        self.metrics_access = metrics_access
         self.token = token.encode() if token else None
         self.body_limit = body_limit
         self.on_reject = on_reject or (lambda code: None)
@@ -60,6 +64,15 @@ class Guard:
                 await self._reject(send, 400, "invalid_request", "Content-Length is not a number")
                 return
         drainable = declared is None or declared <= drain_cap
+        if path == "/metrics" and self.metrics_access is not None:
+            denied = self.metrics_access.check(_header(scope, b"authorization"))
+            if denied is not None:
+                await _drain(receive, drain_cap)
+                await self._reject(send, denied.status, "unauthorized" if denied.status == 401 else "forbidden",
+                                   denied.detail, {"www-authenticate": 'Bearer realm="edgewatch-cloud"'})
+                return
+            await self.app(scope, receive, send)
+            return
         if self.token is not None and path not in OPEN_PATHS and not self._authorised(scope):
             if drainable:
                 await _drain(receive, drain_cap)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +36,7 @@ from tenacity import (
 
 from edgewatch.edge.cloud_replicas import ReplicaSet, split_urls
 from edgewatch.protocol import IdentifyResult, ProtocolError, decode
+from edgewatch.security.tls import client_context
 from edgewatch.telemetry import get_logger
 
 log = get_logger(__name__)
@@ -86,6 +89,8 @@ class CloudClientOptions:
     max_concurrency: int = 4
     breaker_failures: int = 3
     breaker_cooldown: float = 5.0
+    #: CA that signs the cloud's certificate (https URLs; the system trust store when None)
+    ca_file: Path | None = None
     #: Seconds one identify() may spend waiting between attempts and in them (None: ``timeout``).
     budget: float | None = None
 
@@ -100,7 +105,11 @@ class CloudClient:
         self.options = options or CloudClientOptions()
         self.replicas = ReplicaSet(split_urls(base_url), cooldown=self.options.breaker_cooldown)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        verify: ssl.SSLContext | bool = True
+        if any(url.lower().startswith("https://") for url in split_urls(base_url)):
+            verify = client_context(self.options.ca_file)  # never off: a wrong CA fails the handshake
         self._http = httpx.AsyncClient(
+            verify=verify,
             headers=headers,
             timeout=self.options.timeout,
             limits=httpx.Limits(max_connections=self.options.max_concurrency),

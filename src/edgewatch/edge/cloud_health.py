@@ -9,12 +9,15 @@ with ``"status": "degraded"`` and a ``cloud`` object saying why; only the detect
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from edgewatch.security.tls import client_context
 from edgewatch.telemetry.logs import get_logger
 
 log = get_logger(__name__)
@@ -31,8 +34,11 @@ class CloudProbe:
     """GETs ``{base_url}/readyz`` every ``interval`` seconds with a short ``timeout`` (its own client, so a
     probe never waits behind identify requests). ``await run()`` until cancelled; ``result`` is the last."""
 
-    def __init__(self, base_url: str, interval: float = 10.0, timeout: float = 3.0) -> None:
+    def __init__(self, base_url: str, interval: float = 10.0, timeout: float = 3.0,
+                 ca_file: Path | None = None) -> None:
         self.url = base_url.rstrip("/") + "/readyz"
+        #: an https cloud is verified like identify requests are (its CA file, else the system store)
+        self.verify: ssl.SSLContext | bool = client_context(ca_file) if self.url.lower().startswith("https://") else True
         self.interval = interval
         self.timeout = timeout
         self.result = CloudProbeResult()
@@ -55,7 +61,7 @@ class CloudProbe:
         return result
 
     async def run(self) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
+        async with httpx.AsyncClient(timeout=self.timeout, verify=self.verify) as client:
             while True:
                 await self.check(client)
                 await asyncio.sleep(self.interval)

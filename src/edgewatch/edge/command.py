@@ -4,9 +4,13 @@ ask the cloud who they are, and raise alarms to the site's alarm nodes (stored u
 Serves Socket.IO at /socket.io, liveness at /healthz, readiness (model loaded) at /readyz and Prometheus
 metrics at /metrics. Without --cloud-url every person becomes an `unverified` alarm (fail secure).
 
+Camera and alarm nodes must present a credential from --credentials-file (edgewatch credentials issue);
+secrets come from the environment or a file (--cloud-token-file), never from the command line.
+
 Examples:
-  edgewatch edge --host 0.0.0.0 --port 8000 --sites site1,site2
-  EDGEWATCH_CLOUD_TOKEN="$TOKEN" edgewatch edge --cloud-url http://cloud:8080 --workers 2 --input-size 320
+  edgewatch edge --host 0.0.0.0 --port 8000 --sites site1,site2 --credentials-file edge-credentials.json
+  EDGEWATCH_CLOUD_TOKEN="$TOKEN" edgewatch edge --cloud-url https://cloud:8443 --cloud-ca-file tls/ca.pem \
+      --tls-cert tls/server.pem --tls-key tls/server-key.pem --credentials-file edge-credentials.json
 """
 
 from __future__ import annotations
@@ -61,15 +65,23 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"edgewatch edge: cannot load the {settings.detector} detector: {exc}\n")
         return 2
     sock = listen_socket(settings.host, settings.port)  # port in use: one line, exit 2 (UserError)
+    # After the model and the port: nothing is served before the credentials and TLS files pass too.
+    problem = security_problem(settings)
+    if problem is not None:
+        sock.close()
+        log.error("edge_failed", error=problem)
+        sys.stderr.write(f"edgewatch edge: {problem}\n")
+        return 2
     from edgewatch.serving import server_config
     from edgewatch.telemetry.metrics import EdgeMetrics
 
     metrics = EdgeMetrics()
     app = create_app(settings, detector, metrics)
+    tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls_cert else {}
     config = server_config(app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
                            timeout_graceful_shutdown=5, header_timeout=settings.header_timeout,
                            idle_timeout=settings.idle_timeout,
-                           on_timeout=lambda kind: metrics.http_timeouts.labels(kind).inc())
+                           on_timeout=lambda kind: metrics.http_timeouts.labels(kind).inc(), **tls)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except OSError as exc:
@@ -77,3 +89,30 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"edgewatch edge: {exc}\n")
         return 1
     return 0
+
+
+def security_problem(settings: EdgeSettings) -> str | None:
+    """One line saying why the security settings cannot be used, or None."""
+    from edgewatch.security.credentials import CredentialsError, read_credentials
+    from edgewatch.security.tls import TLSConfigError, check_server_files, client_context
+
+    if settings.credentials_file is None:
+        if not settings.allow_unauthenticated_nodes:
+            # Fail secure: without credentials anyone on the site network can pose as a camera or alarm node.
+            return ("no node credentials: set --credentials-file (edgewatch credentials issue --file FILE ...); "
+                    "--allow-unauthenticated-nodes accepts any node, for a test bench on loopback only")
+    elif not settings.credentials_file.is_file():
+        return (f"credentials_file {settings.credentials_file} does not exist: issue node credentials with "
+                f"edgewatch credentials issue --file {settings.credentials_file} ...")
+    else:
+        try:
+            read_credentials(settings.credentials_file)
+        except CredentialsError as exc:
+            return f"credentials_file: {exc}"
+    try:
+        check_server_files(settings.tls_cert, settings.tls_key)
+        if settings.cloud_url and "https://" in settings.cloud_url.lower():  # one URL or several
+            client_context(settings.cloud_ca_file)
+    except TLSConfigError as exc:
+        return str(exc)
+    return None

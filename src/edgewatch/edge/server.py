@@ -37,6 +37,7 @@ from edgewatch.edge.detection import PersonDetector
 from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAnalysed, TrackedBox
 from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, FrameTooLarge, ProcessedFrame
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
+from edgewatch.edge.node_auth import NodeAuth
 from edgewatch.edge.socket_server import GuardedServer, OneLineErrors
 from edgewatch.edge.verification import FrameContext, VerificationService
 from edgewatch.integrations.mqtt.hook import MqttHook
@@ -56,8 +57,11 @@ from edgewatch.protocol import (
     encode,
     refusal,
 )
+from edgewatch.security.metrics_access import MetricsAccess
+from edgewatch.security.origins import OriginPolicy
 from edgewatch.telemetry import get_logger
 from edgewatch.telemetry.metrics import EdgeMetrics
+from edgewatch.telemetry.redact import redact_url
 
 log = get_logger(__name__)
 
@@ -89,10 +93,15 @@ class EdgeNode:
         self.processor: FrameProcessor | None = None
         self.queue = FrameQueue(settings.frame_buffer, max_bytes=settings.frame_buffer_bytes)
         self.presence = CameraPresence(settings.max_cameras, settings.camera_state_ttl)
+        #: Node credentials (None: nodes are not authenticated; `edgewatch edge` refuses that unless asked).
+        self.auth = NodeAuth(settings.credentials_file) if settings.credentials_file is not None else None
+        self.metrics_access = MetricsAccess(
+            [settings.metrics_token.get_secret_value() if settings.metrics_token else None], settings.host)
         self.sio = GuardedServer(
             on_reject=lambda reason: self.metrics.events_rejected.labels(reason).inc(),
             async_mode="asgi",
-            cors_allowed_origins=[],
+            # A callable, never []: engineio's [] turns the Origin check off (see edgewatch.security.origins).
+            cors_allowed_origins=OriginPolicy(settings.allowed_origins, tls=settings.tls_cert is not None),
             max_http_buffer_size=MAX_FRAME_BYTES + 64 * 1024,
             logger=False,
             engineio_logger=False,
@@ -147,13 +156,21 @@ class EdgeNode:
         self._spawn(self._release_departed(), "release-departed-cameras")
         self._spawn(self.dispatcher.run(), "alarm-resend")  # supervised: restarts itself, /readyz shows it
         if s.cloud_url:
-            self.cloud_probe = CloudProbe(s.cloud_url, s.cloud_probe_interval, min(3.0, s.cloud_timeout))
+            self.cloud_probe = CloudProbe(s.cloud_url, s.cloud_probe_interval, min(3.0, s.cloud_timeout),
+                                          ca_file=s.cloud_ca_file)
             self._spawn(self.cloud_probe.run(), "cloud-probe")
         self.mqtt.start(self._spawn)
         if self.console is not None:
             self._spawn(self.console.run(), "console")
+        if self.auth is not None:
+            self._spawn(self.auth.watch(self._revoke_session), "credentials-watch")
+        else:
+            log.warning("nodes_unauthenticated", detail="no credentials file: any client that reaches this port "
+                        "can act as a camera or alarm node of a served site")
         log.info("edge_started", sites=s.sites, cameras=s.cameras or "any", workers=s.workers,
-                 detector=s.detector, input_size=s.input_size, cloud_url=s.cloud_url, alarm_db=str(s.alarm_db))
+                 detector=s.detector, input_size=s.input_size, cloud_url=redact_url(s.cloud_url),
+                 alarm_db=str(s.alarm_db), tls=s.tls_cert is not None,
+                 credentials=str(s.credentials_file) if s.credentials_file else None)
 
     async def stop(self) -> None:
         await self.mqtt.stop()
@@ -214,7 +231,12 @@ class EdgeNode:
                 **self.mqtt.readiness()}
         return JSONResponse(body, status_code=503)
 
-    async def _metrics(self, _request: Request) -> Response:
+    async def _metrics(self, request: Request) -> Response:
+        denied = self.metrics_access.check(request.headers.get("authorization"))
+        if denied is not None:
+            return JSONResponse({"error": "unauthorized" if denied.status == 401 else "forbidden",
+                                 "detail": denied.detail}, status_code=denied.status,
+                                headers={"www-authenticate": 'Bearer realm="edgewatch-edge"'})
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     # ---- Socket.IO ------------------------------------------------------------------------------------
@@ -239,6 +261,14 @@ class EdgeNode:
         except ProtocolError as exc:
             log.warning("client_refused", sid=sid, reason=f"bad hello: {exc}")
             raise refuse(RefusalCode.BAD_HELLO, f"bad hello: {exc}") from None
+        token, hello = hello.token, hello.model_copy(update={"token": None})  # the token goes no further
+        if self.auth is not None:
+            code, message = self.auth.check(hello.model_copy(update={"token": token}))
+            if code is not None:
+                self.metrics.clients_refused.labels(code.value).inc()
+                log.warning("client_refused", sid=sid, role=hello.role.value, node_id=hello.node_id,
+                            site_id=hello.site_id, reason=code.value)
+                raise refuse(code, message)
         if hello.site_id not in self.settings.sites:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown site")
             raise refuse(RefusalCode.UNKNOWN_SITE,
@@ -248,7 +278,7 @@ class EdgeNode:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown camera")
             raise refuse(RefusalCode.UNKNOWN_CAMERA, f"unknown camera {hello.node_id!r}")
         if hello.role is NodeRole.CAMERA and self.presence.full():
-            self.metrics.connections_refused.labels(RefusalCode.CAMERA_LIMIT.value).inc()
+            self.metrics.clients_refused.labels(RefusalCode.CAMERA_LIMIT.value).inc()
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id,
                         reason="camera limit", max_cameras=self.settings.max_cameras)
             raise refuse(RefusalCode.CAMERA_LIMIT, f"this edge accepts {self.settings.max_cameras} cameras at once")
@@ -256,6 +286,8 @@ class EdgeNode:
             self.presence.joined(hello.node_id, sid)
             self.metrics.cameras_connected.set(self.presence.connections)
         await self.sio.save_session(sid, {"hello": hello})
+        if self.auth is not None:
+            self.auth.bind(sid, token)
         log.info("client_connected", sid=sid, role=hello.role.value, node_id=hello.node_id, site_id=hello.site_id)
         if hello.role is NodeRole.CAMERA:
             self.events.publish(CameraOnline(hello.site_id, hello.node_id))
@@ -264,7 +296,18 @@ class EdgeNode:
             assert self.dispatcher is not None
             await self.dispatcher.node_joined(sid, hello.site_id)
 
+    async def _revoke_session(self, sid: str) -> None:
+        """End a live session whose credential was revoked (the node's reconnect is then refused)."""
+        hello = await self._hello(sid)
+        log.warning("client_revoked", sid=sid, role=hello.role.value if hello else None,
+                    node_id=hello.node_id if hello else None, site_id=hello.site_id if hello else None)
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self._error(sid, RefusalCode.REVOKED.value, "this node's credential was revoked")
+            await self.sio.disconnect(sid)
+
     async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
+        if self.auth is not None:
+            self.auth.unbind(sid)
         hello = await self._hello(sid)
         if hello is None:
             return

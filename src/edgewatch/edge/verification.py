@@ -87,7 +87,8 @@ class VerificationService:
             token = settings.cloud_token.get_secret_value() if settings.cloud_token else None
             cloud = CloudClient(
                 settings.cloud_url, token,
-                CloudClientOptions(timeout=settings.cloud_timeout, max_concurrency=settings.cloud_concurrency),
+                CloudClientOptions(timeout=settings.cloud_timeout, max_concurrency=settings.cloud_concurrency,
+                                   ca_file=settings.cloud_ca_file),
             )
         return cls(settings, alarms, cloud, metrics=metrics, events=events)
 

@@ -33,6 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="new or empty folder for logs, scenes and summary.json "
                         "(default: a fresh ./edgewatch-runs/<UTC date-time>)")
     parser.add_argument("--workers", type=int, default=2, help="edge detection workers (default: 2)")
+    parser.add_argument("--tls", action="store_true",
+                        help="run every link over TLS (site CA and certificates made in the run folder)")
     parser.add_argument(
         "--known", action="append", default=[], metavar="NAME=PATH",
         help="enrol NAME from a photo or a folder of photos instead of the bundled known person (repeatable); "
@@ -76,7 +78,7 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"edgewatch demo: {exc}\n")
         return 2
     options = DemoOptions(duration=args.duration, cameras=args.cameras, fps=args.fps, source=args.source,
-                          run_dir=run_dir, workers=args.workers, known=known, wan=wan)
+                          run_dir=run_dir, workers=args.workers, known=known, wan=wan, tls=args.tls)
     try:
         summary = Demo(options).run()
     except NodeFailed as exc:

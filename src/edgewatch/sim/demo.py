@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from edgewatch.sim.console_login import create_console_login
+from edgewatch.sim.demo_security import DemoSecurity
 from edgewatch.sim.run_folder import Stopped, stop_signals_raise
 from edgewatch.sim.scene import KNOWN_ASSET, KNOWN_NAME, asset_path, default_script, write_scene
 from edgewatch.sim.supervisor import NodeFailed, Supervisor
@@ -35,6 +36,8 @@ class DemoOptions:
     workers: int = 2
     #: known persons to enrol instead of the bundled one: name -> photo files
     known: tuple[tuple[str, tuple[Path, ...]], ...] = ()
+    #: serve the edge (HTTPS + WSS) and the cloud (HTTPS) with a CA and certificates made in the run folder
+    tls: bool = False
     #: WAN conditions per link (``edge-cloud``, ``camera-edge``) -> condition text (edgewatch.sim.wan)
     wan: tuple[tuple[str, str], ...] = ()
 
@@ -148,7 +151,7 @@ class Demo:
                 raise NodeFailed(f"wan-{link} did not start within 60 s:\n{node.tail()}")
             time.sleep(0.1)
         self.say(f"WAN {link}: {wan[link]} (proxy 127.0.0.1:{proxy_port})")
-        return f"http://127.0.0.1:{proxy_port}"
+        return f"{'https' if self.options.tls else 'http'}://127.0.0.1:{proxy_port}"  # TLS passes through
 
     def run(self, on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Start every node, narrate for ``duration`` seconds, stop every node, return the summary.
@@ -165,7 +168,9 @@ class Demo:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(24)
         cloud_port, edge_port = _free_port(), _free_port()
-        cloud_url, edge_url = f"http://127.0.0.1:{cloud_port}", f"http://127.0.0.1:{edge_port}"
+        scheme = "https" if o.tls else "http"
+        cloud_url, edge_url = f"{scheme}://127.0.0.1:{cloud_port}", f"{scheme}://127.0.0.1:{edge_port}"
+        security = DemoSecurity.create(self.run_dir, o.site_id, o.cameras, o.tls)
         db = self.run_dir / "faces.db"
         self.say(f"edgewatch demo: {o.cameras} camera(s) at {o.fps:g} fps for {o.duration:g} s; run folder {self.run_dir}")
         sources = self.sources()
@@ -184,25 +189,26 @@ class Demo:
                 nodes.nodes.remove(enrol)
                 origin = "the bundled photo" if not o.known else f"{len(photos)} photo(s)"
                 self.say(f"cloud: known person '{name}' enrolled from {origin}")
-            cloud = nodes.start("cloud", ["cloud", "--port", str(cloud_port), "--db-path", str(db), *common, *console])
-            nodes.wait_ready(cloud, f"{cloud_url}/readyz")
+            cloud = nodes.start("cloud", ["cloud", "--port", str(cloud_port), "--db-path", str(db), *common, *console,
+                                          *security.server_args()])
+            nodes.wait_ready(cloud, f"{cloud_url}/readyz", verify=security.verify())
             wan = dict(o.wan)
             # A shaped link puts a proxy in front of its server; the client is pointed at the proxy.
             edge_to_cloud = self._shape(nodes, "edge-cloud", wan, cloud_port) or cloud_url
             edge = nodes.start("edge", [
                 "edge", "--port", str(edge_port), "--sites", o.site_id, "--cloud-url", edge_to_cloud,
                 "--workers", str(o.workers), "--alarm-db", str(self.run_dir / "alarms.db"),
-                *common, *console,
+                *common, *console, *security.edge_args(),
             ])
-            nodes.wait_ready(edge, f"{edge_url}/readyz")
+            nodes.wait_ready(edge, f"{edge_url}/readyz", verify=security.verify())
             camera_to_edge = self._shape(nodes, "camera-edge", wan, edge_port) or edge_url
             nodes.start("alarm", ["alarm", "--edge-url", edge_url, "--site-id", o.site_id, "--node-id", "alarm1",
-                                  *common])
+                                  *common, *security.node_args("alarm1")])
             for index, source in enumerate(sources):
                 camera_id = f"cam{index + 1}"
                 nodes.start(camera_id, [
                     "camera", "--edge-url", camera_to_edge, "--site-id", o.site_id, "--camera-id", camera_id,
-                    "--source", source, "--fps", str(o.fps), "--loop", *common,
+                    "--source", source, "--fps", str(o.fps), "--loop", *common, *security.node_args(camera_id),
                 ])
             self.say(f"started cloud {cloud_url}, edge {edge_url}, alarm node and {o.cameras} camera(s)")
             # Shown once, here on the user's screen (the demo's stdout is not a log); kept in a 0600 file.

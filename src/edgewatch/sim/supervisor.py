@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
@@ -88,14 +88,14 @@ class Supervisor:
             if code is not None:
                 raise NodeFailed(f"{node.name} exited with status {code}:\n{node.tail()}")
 
-    def wait_ready(self, node: Node, url: str, timeout: float = 120.0) -> None:
+    def wait_ready(self, node: Node, url: str, timeout: float = 120.0, verify: Any = True) -> None:
         """Poll ``url`` (a /readyz) until it answers 200 or the node dies or time runs out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if node.process.poll() is not None:
                 raise NodeFailed(f"{node.name} exited with status {node.process.returncode}:\n{node.tail()}")
             try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
+                if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -16,7 +16,18 @@ from typing import Any
 
 import structlog
 
+from edgewatch.telemetry.redact import redact_text
+
 _NOISY = ("engineio", "socketio", "aiohttp.access", "httpx", "httpcore", "uvicorn.access")
+
+
+def _redact_credentials(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Mask passwords inside URLs (``rtsp://user:pw@cam``, ``--cloud-url https://u:p@host``) in every
+    string value of a log line, wherever the URL came from (see :mod:`edgewatch.telemetry.redact`)."""
+    for key, value in event.items():
+        if isinstance(value, str) and "@" in value and "://" in value:
+            event[key] = redact_text(value)
+    return event
 
 
 def _add_epoch(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +45,7 @@ def configure_logging(node: str, log_dir: Path | None = None, level: str = "INFO
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
         _add_epoch,
+        _redact_credentials,
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -58,14 +58,13 @@ class EdgeMetrics:
         self.alarm_delivery = Histogram("edgewatch_edge_alarm_delivery_seconds", "Alarm raised to first ack",
                                         buckets=LATENCY_BUCKETS, registry=r)
         self.alarms_pending = Gauge("edgewatch_edge_alarms_pending", "Alarms not yet acknowledged", registry=r)
+        # node credentials (issue 9): refused connections by refusal code (a bounded label set)
+        self.clients_refused = Counter("edgewatch_edge_clients_refused", "Socket.IO connections refused",
+                                       ["code"], registry=r)
         # -- bounds whatever clients send (issue 9, sec-bounds) --
         self.images_refused = Counter("edgewatch_edge_images_refused", "Frames refused before decoding",
                                       ["reason"], registry=r)
         self.cameras_connected = Gauge("edgewatch_edge_cameras_connected", "Camera connections open", registry=r)
-        self.connections_refused = Counter("edgewatch_edge_connections_refused", "Socket.IO connections refused",
-                                           ["code"], registry=r)
-        self.frames_stale = Counter("edgewatch_edge_frames_stale", "Frames dropped after waiting too long",
-                                    registry=r)
         self.cameras_released = Counter("edgewatch_edge_cameras_released",
                                         "Cameras whose state was freed after they had gone", registry=r)
         self.http_timeouts = Counter("edgewatch_edge_http_timeouts", "Connections closed by a server timeout",
