@@ -88,13 +88,22 @@ def test_unusable_outbox_is_refused_and_left_untouched(tmp_path: Path, kind: str
         assert sorted(p.name for p in tmp_path.iterdir()) == ["alarms.db"]  # no WAL created beside it
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_edge_command_refuses_a_corrupt_outbox_in_one_line(tmp_path: Path) -> None:
     db = tmp_path / "alarms.db"
     db.write_bytes(os.urandom(4096))
     before = db.read_bytes()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     done = subprocess.run(
-        [sys.executable, "-m", "edgewatch", "edge", "--port", "1", "--alarm-db", str(db)],
+        [sys.executable, "-m", "edgewatch", "edge", "--port", str(free_port()), "--alarm-db", str(db),
+         "--allow-unauthenticated-nodes"],
         capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL, check=False,
     )
     assert done.returncode == 2

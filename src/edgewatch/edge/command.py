@@ -37,16 +37,6 @@ def main(args: argparse.Namespace) -> int:
 
     configure_logging("edge", settings.log_dir, settings.log_level)
     log = get_logger("edgewatch.edge")
-    # Check the outbox before anything else: a corrupt or unreadable file stops the start in one line
-    # (exit 2) and is left untouched for the operator.
-    from edgewatch.edge.alarm_store import AlarmStore, AlarmStoreError
-
-    try:
-        AlarmStore(settings.alarm_db).close()
-    except AlarmStoreError as exc:
-        log.error("alarm_db_failed", alarm_db=str(settings.alarm_db), error=str(exc))
-        sys.stderr.write(f"edgewatch edge: --alarm-db {settings.alarm_db}: {exc}\n")
-        return 2
     from edgewatch.integrations.mqtt.broker import broker_config
 
     try:
@@ -71,6 +61,17 @@ def main(args: argparse.Namespace) -> int:
         sock.close()
         log.error("edge_failed", error=problem)
         sys.stderr.write(f"edgewatch edge: {problem}\n")
+        return 2
+    # Last check before serving (so a refused start creates no file): a corrupt or unreadable outbox stops
+    # the start in one line (exit 2) and is left untouched for the operator.
+    from edgewatch.edge.alarm_store import AlarmStore, AlarmStoreError
+
+    try:
+        AlarmStore(settings.alarm_db).close()
+    except AlarmStoreError as exc:
+        sock.close()
+        log.error("alarm_db_failed", alarm_db=str(settings.alarm_db), error=str(exc))
+        sys.stderr.write(f"edgewatch edge: --alarm-db {settings.alarm_db}: {exc}\n")
         return 2
     from edgewatch.serving import server_config
     from edgewatch.telemetry.metrics import EdgeMetrics
