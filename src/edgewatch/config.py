@@ -322,6 +322,33 @@ class EdgeSettings(NodeSettings):
     )
     metrics_token_file: Path | None = Field(default=None, description="file holding the metrics token")
 
+    # -- bounds whatever clients send (issue 9, sec-bounds) --
+    max_image_pixels: int = Field(
+        default=16_000_000, ge=10_000,
+        description="largest frame in pixels, read from the header before decoding (4K is 8.3 Mpx)",
+    )
+    max_cameras: int = Field(
+        default=64, ge=1, le=100_000, description="connected cameras accepted at once; more are refused (transient)"
+    )
+    frame_buffer_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=6 * 1024 * 1024,
+        description="JPEG bytes buffered for all cameras together; past it the heaviest buffer loses its oldest frame",
+    )
+    camera_state_ttl: float = Field(
+        default=60.0, ge=0,
+        description="seconds after a camera disconnects before its tracker, identities and metric labels are freed",
+    )
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a client may take to send a request's headers (slow-header defence)"
+    )
+    idle_timeout: float = Field(
+        default=5.0, gt=0, description="seconds an idle keep-alive HTTP connection is kept open"
+    )
+    alarm_retention: float = Field(
+        default=7 * 24 * 3600.0, gt=0,
+        description="seconds acknowledged alarms and their snapshots are kept in the outbox before pruning",
+    )
+
     # -- MQTT and Home Assistant discovery (issue 13; edgewatch.integrations.mqtt) -------------------------
     mqtt_url: str | None = Field(
         default=None,
@@ -471,6 +498,18 @@ class CloudSettings(NodeSettings):
     )
     metrics_token_file: Path | None = Field(default=None, description="file holding the metrics token")
     db_url_file: Path | None = Field(default=None, description="file holding db_url (it carries a password)")
+
+    # -- bounds whatever clients send (issue 9, sec-bounds) --
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=10_000,
+        description="largest image in pixels, read from the header before decoding",
+    )
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a client may take to send a request's headers (slow-header defence)"
+    )
+    idle_timeout: float = Field(
+        default=5.0, gt=0, description="seconds an idle keep-alive HTTP connection is kept open"
+    )
 
     @field_validator("db_path")
     @classmethod

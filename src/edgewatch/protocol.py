@@ -102,8 +102,11 @@ class Message(BaseModel):
 
     # Bytes (JPEG frames, snapshots) travel as Socket.IO binary attachments; in JSON (the edge's alarm
     # outbox, logs) they are base64.
+    # Non-finite numbers (``captured_at: Infinity``, NaN) are refused in every message: they poison clocks,
+    # timeouts and metrics downstream.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, str_strip_whitespace=False, ser_json_bytes="base64", val_json_bytes="base64"
+        extra="forbid", frozen=True, str_strip_whitespace=False, ser_json_bytes="base64", val_json_bytes="base64",
+        allow_inf_nan=False,
     )
 
     v: Literal[1] = PROTOCOL_VERSION
@@ -196,7 +199,7 @@ class ErrorMessage(Message):
 
 
 class FaceMatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     similarity: float
@@ -205,7 +208,7 @@ class FaceMatch(BaseModel):
 class FaceResult(BaseModel):
     """One face found in an identify request, with its best match above the threshold, if any."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in image pixels")
     confidence: float = Field(description="face-detection confidence, 0..1")
@@ -216,7 +219,7 @@ class FaceResult(BaseModel):
 class IdentifyResult(BaseModel):
     """The cloud's answer to ``POST /v1/identify``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     v: Literal[1] = PROTOCOL_VERSION
     verdict: Verdict

@@ -33,14 +33,22 @@ async def test_alarm_that_cannot_be_stored_is_retried_with_the_same_id(tmp_path:
     now[0] += 2.0
     await service.check_timeouts()
     assert store.counts()["total"] == 0
+    # Raised all the same (sent live to any alarm node), kept in memory, the outbox reported failing.
+    assert [u.event.reason for u in dispatcher.unstored.values()] == [AlarmReason.UNVERIFIED]
+    assert dispatcher.problem() is not None and "readonly" in dispatcher.problem()
+    await dispatcher.round()  # still failing: kept
+    assert len(dispatcher.unstored) == 1 and store.counts()["total"] == 0
 
     store._db.execute("PRAGMA query_only = OFF")  # the disk is back
-    await service.check_timeouts()
+    await dispatcher.round()
     pending = store.pending()
     assert [(e.reason, e.camera_id, e.track_id) for e in pending] == [(AlarmReason.UNVERIFIED, "cam1", 1)]
+    assert dispatcher.unstored == {} and dispatcher.problem() is None
     await service.check_timeouts()
+    await dispatcher.round()
     assert store.counts()["total"] == 1, "retried once, not duplicated"
     assert metrics.registry.get_sample_value("edgewatch_edge_alarms_total", {"reason": "unverified"}) == 1
+    assert metrics.registry.get_sample_value("edgewatch_edge_alarm_store_failures_total") >= 2
     await service.aclose()
     store.close()
 

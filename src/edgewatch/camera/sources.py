@@ -13,8 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cv2
-
+from edgewatch import imaging
 from edgewatch.camera.live import DEFAULT_TIMEOUT, LiveCaptureSource, StuckReaders
 from edgewatch.camera.source_base import CapturedFrame, FrameSource, SourceError
 from edgewatch.camera.video import DEFAULT_VIDEO_FPS, VideoFileSource
@@ -34,8 +33,9 @@ URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://")
 class ImageFolderSource(FrameSource):
     """Images of one folder (jpg/jpeg/png/bmp) in name order, optionally looped."""
 
-    def __init__(self, folder: Path, loop: bool = False) -> None:
+    def __init__(self, folder: Path, loop: bool = False, max_pixels: int = imaging.DEFAULT_MAX_PIXELS) -> None:
         self.folder = folder
+        self.max_pixels = max_pixels
         self.loop = loop
         self.description = f"image folder {folder}"
         self.files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -55,9 +55,10 @@ class ImageFolderSource(FrameSource):
             path = self.files[self._next]
             index = self._next
             self._next += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                log.warning("image_unreadable", path=str(path))
+            try:  # the one image path: EXIF orientation, any mode, pixel limit before decoding
+                image = imaging.load_bgr(path, max_pixels=self.max_pixels)
+            except imaging.ImageError as exc:
+                log.warning("image_unreadable", path=str(path), error=str(exc))
                 continue
             self._read_in_pass += 1
             return CapturedFrame(image, time.time(), index, path.name)

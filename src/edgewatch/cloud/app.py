@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgewatch.cloud.backends import make_backend
 from edgewatch.cloud.backends.base import Backend, Enrolment, PersonInfo, check_name, verdict_for
-from edgewatch.cloud.errors import CloudError, InvalidRequest, PayloadTooLarge
+from edgewatch.cloud.errors import CloudError, InvalidRequest, PayloadTooLarge, UndecodableImage
 from edgewatch.cloud.guard import BodyTooLarge, Guard
 from edgewatch.cloud.images import Image, load_image
 from edgewatch.config import CloudSettings
@@ -152,9 +152,17 @@ def create_app(settings: CloudSettings, backend: Backend | None = None) -> Any:
         name = upload.filename or "image"
         if len(data) > settings.max_upload_bytes:
             raise PayloadTooLarge(f"{name!r} is larger than the limit of {settings.max_upload_bytes} bytes")
-        return await anyio.to_thread.run_sync(
-            load_image, data, name, upload.content_type, settings.max_upload_bytes, limiter=service.limiter
-        )
+        try:
+            return await anyio.to_thread.run_sync(
+                load_image, data, name, upload.content_type, settings.max_upload_bytes, settings.max_image_pixels,
+                limiter=service.limiter,
+            )
+        except PayloadTooLarge:
+            metrics.images_refused.labels("too_many_pixels").inc()
+            raise
+        except UndecodableImage:
+            metrics.images_refused.labels("undecodable").inc()
+            raise
 
     @app.post("/v1/identify", response_model=IdentifyResult, tags=["identify"], dependencies=secured,
               summary="Who is in this image: known person, intruder, or no face")

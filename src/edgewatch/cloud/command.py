@@ -64,9 +64,17 @@ def main(args: argparse.Namespace) -> int:
     log.info("cloud_starting", host=settings.host, port=settings.port, backend=settings.backend,
              db_path=str(settings.db_path) if settings.backend == "local" else None,
              collection_id=settings.collection_id if settings.backend == "rekognition" else None)
+    from edgewatch.serving import server_config
+
+    metrics = getattr(getattr(app, "state", None), "metrics", None)
     tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls_cert else {}
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=settings.shutdown_timeout, **tls)
+    config = server_config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
+        timeout_graceful_shutdown=settings.shutdown_timeout, header_timeout=settings.header_timeout,
+        idle_timeout=settings.idle_timeout,
+        on_timeout=(lambda kind: metrics.http_timeouts.labels(kind).inc()) if metrics is not None else None,
+        **tls,
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after a clean shutdown

@@ -17,6 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edgewatch import imaging
+
 #: Rekognition's smallest accepted image side, px.
 REKOGNITION_MIN_SIDE = 80
 #: Rekognition's largest image passed as bytes.
@@ -65,13 +67,16 @@ def fit_bytes(pixels: np.ndarray, max_bytes: int, max_side: int = PHOTO_MAX_SIDE
         scale *= 0.75
 
 
-def fit_file_bytes(data: bytes, max_bytes: int, max_side: int = PHOTO_MAX_SIDE) -> bytes:
-    """``data`` unchanged when it fits ``max_bytes``; else the image decoded (EXIF orientation applied by
-    OpenCV) and re-encoded by :func:`fit_bytes`. Undecodable data is returned unchanged, for the receiver
-    to refuse with its own clear error."""
+def fit_file_bytes(data: bytes, max_bytes: int, max_side: int = PHOTO_MAX_SIDE,
+                   max_pixels: int = imaging.DEFAULT_MAX_PIXELS) -> bytes:
+    """``data`` unchanged when it fits ``max_bytes``; else the image decoded through
+    :mod:`edgewatch.imaging` (pixel limit from the header first, EXIF orientation applied) and re-encoded by
+    :func:`fit_bytes`. Undecodable or too large data is returned unchanged, for the receiver to refuse with
+    its own clear error."""
     if len(data) <= max_bytes:
         return data
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if pixels is None:
+    try:
+        pixels = imaging.load_bgr(data, max_pixels=max_pixels)
+    except imaging.ImageError:
         return data
     return fit_bytes(pixels, max_bytes, max_side)

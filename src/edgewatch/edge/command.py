@@ -62,10 +62,27 @@ def main(args: argparse.Namespace) -> int:
         log.error("edge_failed", error=problem)
         sys.stderr.write(f"edgewatch edge: {problem}\n")
         return 2
-    app = create_app(settings, detector)
+    # Last check before serving (so a refused start creates no file): a corrupt or unreadable outbox stops
+    # the start in one line (exit 2) and is left untouched for the operator.
+    from edgewatch.edge.alarm_store import AlarmStore, AlarmStoreError
+
+    try:
+        AlarmStore(settings.alarm_db).close()
+    except AlarmStoreError as exc:
+        sock.close()
+        log.error("alarm_db_failed", alarm_db=str(settings.alarm_db), error=str(exc))
+        sys.stderr.write(f"edgewatch edge: --alarm-db {settings.alarm_db}: {exc}\n")
+        return 2
+    from edgewatch.serving import server_config
+    from edgewatch.telemetry.metrics import EdgeMetrics
+
+    metrics = EdgeMetrics()
+    app = create_app(settings, detector, metrics)
     tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls_cert else {}
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
-                            timeout_graceful_shutdown=5, **tls)
+    config = server_config(app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
+                           timeout_graceful_shutdown=5, header_timeout=settings.header_timeout,
+                           idle_timeout=settings.idle_timeout,
+                           on_timeout=lambda kind: metrics.http_timeouts.labels(kind).inc(), **tls)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except OSError as exc:

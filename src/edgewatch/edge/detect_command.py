@@ -2,7 +2,8 @@
 
 Prints one line per image: readable by default, or with --json one JSON object per line:
   {"image": PATH, "persons": [{"box": [x1, y1, x2, y2], "score": S}], "ms": INFERENCE_MS}
-Boxes are in the image's pixels. An unreadable image is reported on stderr and skipped; the exit status is
+Boxes are in the displayed image's pixels (after its EXIF orientation). Images load through
+edgewatch.imaging: any mode or bit depth, the pixel limit checked before decoding. An unreadable image is reported on stderr and skipped; the exit status is
 then 1 (2 if the detector itself cannot be loaded).
 
 Examples:
@@ -53,15 +54,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="ONNX weights (required for --detector yolo)")
     parser.add_argument("--threads", type=_threads, default=1, metavar="N",
                         help="ONNX Runtime intra-op threads (default 1)")
-
-
-def _read_rgb(path: Path):
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image.load()  # decode fully, so a truncated file fails here
-        return np.asarray(image.convert("RGB"))
+    parser.add_argument("--max-pixels", type=_threads, default=40_000_000, metavar="N",
+                        help="refuse images with more pixels than this, read from the header (default 40000000)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -69,9 +63,8 @@ def main(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from PIL import Image
-
     from edgewatch.edge.detectors import create_detector
+    from edgewatch.imaging import ImageError, load_rgb
 
     try:
         detector = create_detector(
@@ -85,9 +78,9 @@ def main(args: argparse.Namespace) -> int:
     status = 0
     for path in args.images:
         try:
-            image = _read_rgb(path)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            sys.stderr.write(f"edgewatch detect: cannot read {path}: {exc}\n")
+            image = load_rgb(path, max_pixels=args.max_pixels)
+        except ImageError as exc:
+            sys.stderr.write(f"edgewatch detect: cannot read {exc}\n")
             status = 1
             continue
         started = time.perf_counter()

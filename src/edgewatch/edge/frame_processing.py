@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from edgewatch import imaging
 from edgewatch.edge.decoding import FrameDecodeError, frame_size, load_image
 from edgewatch.edge.detection import PersonBox, PersonDetector
 from edgewatch.edge.identity import crop_quality
@@ -86,9 +87,9 @@ class GatedFrame:
     gate_ms: float
 
 
-def decode_jpeg(data: bytes) -> Image.Image:
-    """Full-size RGB decode (kept for callers of the old API)."""
-    return load_image(data)
+def decode_jpeg(data: bytes, max_pixels: int = imaging.DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Full-size upright RGB through :mod:`edgewatch.imaging` (pixel limit from the header first)."""
+    return load_image(data, max_pixels=max_pixels)
 
 
 class FrameProcessor:
@@ -98,8 +99,10 @@ class FrameProcessor:
     def __init__(
         self, detector: PersonDetector, *, crop_padding: float = 0.1, crop_jpeg_quality: int = 95,
         head_room: float = 0.1, reduced_decode: bool = True, gate: MotionGate | None = None,
+        max_pixels: int = imaging.DEFAULT_MAX_PIXELS,
     ) -> None:
         self.detector = detector
+        self.max_pixels = max_pixels
         self.crop_padding = crop_padding
         self.crop_jpeg_quality = crop_jpeg_quality
         self.head_room = head_room
@@ -114,6 +117,8 @@ class FrameProcessor:
         Raises :class:`FrameDecodeError` for bytes that do not decode."""
         view = view or _NO_VIEW
         started = time.perf_counter()
+        # The header first: a frame announcing too many pixels is refused before the gate decodes anything.
+        width, height = frame_size(jpeg, self.max_pixels)
         reason = motion = None
         if self.gate is not None:
             decision = self.gate.decide(camera_id, jpeg, now=time.monotonic() if now is None else now,
@@ -121,8 +126,8 @@ class FrameProcessor:
             if decision.reason is None:
                 return GatedFrame(decision.motion, (time.perf_counter() - started) * 1000)
             reason, motion = decision.reason, decision.motion
-        width, height = frame_size(jpeg)
-        small = load_image(jpeg, draft=self._draft_size(width, height) if self.reduced_decode else None)
+        small = load_image(jpeg, draft=self._draft_size(width, height) if self.reduced_decode else None,
+                           max_pixels=self.max_pixels)
         decoded = time.perf_counter()
         boxes = self.detector.detect(np.asarray(small))
         detected = time.perf_counter()
@@ -139,7 +144,7 @@ class FrameProcessor:
         persons: list[PersonCrop] = []
         decoded_full = small.size == (width, height)
         if kept:
-            full = small if decoded_full else load_image(jpeg)
+            full = small if decoded_full else load_image(jpeg, max_pixels=self.max_pixels)
             decoded_full = True
             persons = [self._crop(full, box, zone) for box, zone in kept]
         cropped = time.perf_counter()

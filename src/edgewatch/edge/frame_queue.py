@@ -1,9 +1,13 @@
-"""Per-camera frame buffers drained round-robin by the detection workers.
+"""Per-connection frame buffers drained round-robin by the detection workers.
 
-A live camera must never be answered with stale video: each camera has a small bounded buffer in which
-the newest frame wins (the oldest is pushed out and reported back as dropped). Workers take frames camera
-by camera, so one fast camera cannot starve the others. asyncio.Queue has neither per-key buffers nor
-drop-oldest, hence this small class.
+A live camera must never be answered with stale video: each camera connection has a small bounded buffer
+in which the newest frame wins (the oldest is pushed out and reported back as dropped). Workers take frames
+connection by connection, so one fast or hostile connection cannot starve the others, not even one that
+claims a real camera's id (its frames never replace the real camera's). A connection's buffer is drained
+when it closes, so frames of departed clients never hold memory or a worker's turn. All buffers together
+hold at most ``max_bytes`` of JPEG: past it, the connection buffering the most bytes loses its oldest frame
+(so 64 connections sending 5 MB frames cost 64 MB, not 320 MB, and a real camera's 100 KB frames are the
+last to go). asyncio.Queue has neither per-key buffers nor drop-oldest, hence this small class.
 """
 
 from __future__ import annotations
@@ -26,50 +30,81 @@ class QueuedFrame:
 
 
 class FrameQueue:
-    """Bounded newest-wins buffers, one per camera; ``get`` serves cameras in turn."""
+    """Bounded newest-wins buffers, one per connection (``QueuedFrame.sid``); ``get`` serves them in turn."""
 
-    def __init__(self, capacity: int = 1) -> None:
+    def __init__(self, capacity: int = 1, max_bytes: int | None = None) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._bytes = 0  # JPEG bytes buffered, all connections
         self._buffers: dict[str, deque[QueuedFrame]] = {}
         self._turns: deque[str] = deque()  # cameras with frames waiting, in serving order
         self._changed = asyncio.Condition()
 
-    def depth(self, camera_id: str) -> int:
-        buffer = self._buffers.get(camera_id)
+    def depth(self, sid: str) -> int:
+        buffer = self._buffers.get(sid)
         return len(buffer) if buffer else 0
 
     def total(self) -> int:
         return sum(len(b) for b in self._buffers.values())
 
-    async def put(self, item: QueuedFrame) -> QueuedFrame | None:
-        """Buffer a frame; returns the older frame it pushed out, if the buffer was full."""
-        camera_id = item.frame.camera_id
+    def total_bytes(self) -> int:
+        return self._bytes
+
+    async def put(self, item: QueuedFrame) -> list[QueuedFrame]:
+        """Buffer a frame; returns the frames it pushed out (its connection's oldest when that buffer was
+        full, and the frames evicted to stay within ``max_bytes``; possibly ``item`` itself)."""
+        key = item.sid
+        dropped: list[QueuedFrame] = []
         async with self._changed:
-            buffer = self._buffers.setdefault(camera_id, deque())
-            dropped = buffer.popleft() if len(buffer) >= self.capacity else None
+            buffer = self._buffers.get(key)
+            if buffer is None:
+                buffer = self._buffers[key] = deque()
+                self._turns.append(key)
+            if len(buffer) >= self.capacity:  # newest wins within the connection's own buffer
+                oldest = buffer.popleft()
+                self._bytes -= len(oldest.frame.jpeg)
+                dropped.append(oldest)
             buffer.append(item)
-            if camera_id not in self._turns:
-                self._turns.append(camera_id)
-            self._changed.notify()
+            self._bytes += len(item.frame.jpeg)
+            while self.max_bytes is not None and self._bytes > self.max_bytes and self._buffers:
+                heaviest = max(self._buffers, key=lambda k: sum(len(q.frame.jpeg) for q in self._buffers[k]))
+                dropped.append(self._pop_oldest(heaviest))
+            if self._buffers:
+                self._changed.notify()
         return dropped
 
+    def _pop_oldest(self, key: str) -> QueuedFrame:
+        """Remove a connection's oldest frame; an emptied buffer leaves the serving order."""
+        buffer = self._buffers[key]
+        item = buffer.popleft()
+        self._bytes -= len(item.frame.jpeg)
+        if not buffer:
+            del self._buffers[key]
+            self._turns.remove(key)
+        return item
+
     async def get(self) -> QueuedFrame:
-        """The oldest buffered frame of the camera whose turn it is; waits while all buffers are empty."""
+        """The oldest buffered frame of the connection whose turn it is; waits while all buffers are empty."""
         async with self._changed:
             await self._changed.wait_for(lambda: bool(self._turns))
-            camera_id = self._turns.popleft()
-            buffer = self._buffers[camera_id]
+            key = self._turns.popleft()
+            buffer = self._buffers[key]
             item = buffer.popleft()
+            self._bytes -= len(item.frame.jpeg)
             if buffer:
-                self._turns.append(camera_id)
+                self._turns.append(key)
+            else:
+                del self._buffers[key]  # no empty buffers left behind by departed clients
             return item
 
-    async def drain(self, camera_id: str) -> list[QueuedFrame]:
-        """Remove and return everything buffered for one camera (it disconnected)."""
+    async def drain(self, sid: str) -> list[QueuedFrame]:
+        """Remove and return everything buffered for one connection (it closed)."""
         async with self._changed:
-            buffer = self._buffers.pop(camera_id, deque())
-            if camera_id in self._turns:
-                self._turns.remove(camera_id)
+            buffer = self._buffers.pop(sid, None)
+            if buffer is None:
+                return []
+            self._turns.remove(sid)  # a non-empty buffer is always in the serving order, exactly once
+            self._bytes -= sum(len(q.frame.jpeg) for q in buffer)
             return list(buffer)

@@ -207,7 +207,15 @@ class IdentityBook:
             settled = track.state is not TrackState.PENDING
             if settled and not track.in_flight and now - track.last_seen > self.options.forget_after:
                 del self._tracks[key]
+                self.requests_per_track.pop(key, None)
         return decisions
+
+    def forget_camera(self, camera_id: str) -> None:
+        """Drop the settled, idle tracks of one camera (it has gone); pending ones stay until decided."""
+        for key, track in list(self._tracks.items()):
+            if key[0] == camera_id and track.state is not TrackState.PENDING and not track.in_flight:
+                del self._tracks[key]
+                self.requests_per_track.pop(key, None)
 
     def _unverified(self, track: TrackIdentity, detail: str, crop: CropCandidate | None) -> list[AlarmDecision]:
         track.state = TrackState.UNVERIFIED

@@ -32,13 +32,21 @@ from starlette.routing import Mount, Route
 from edgewatch.config import EdgeSettings
 from edgewatch.edge.alarm_dispatch import AlarmDispatcher, site_room
 from edgewatch.edge.alarm_store import AlarmStore
+from edgewatch.edge.camera_presence import CameraPresence
 from edgewatch.edge.cloud_health import CloudProbe, cloud_readiness
 from edgewatch.edge.detection import PersonDetector
 from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAnalysed, TrackedBox
-from edgewatch.edge.frame_processing import FrameDecodeError, FrameProcessor, GatedFrame, ProcessedFrame
+from edgewatch.edge.frame_processing import (
+    FrameDecodeError,
+    FrameProcessor,
+    FrameTooLarge,
+    GatedFrame,
+    ProcessedFrame,
+)
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
 from edgewatch.edge.motion import GateOptions, MotionGate
 from edgewatch.edge.node_auth import NodeAuth
+from edgewatch.edge.socket_server import GuardedServer, OneLineErrors
 from edgewatch.edge.verification import FrameContext, VerificationService
 from edgewatch.integrations.mqtt.hook import MqttHook
 from edgewatch.protocol import (
@@ -91,12 +99,14 @@ class EdgeNode:
         self.events = EventBus()
         self._detector_source = detector
         self.processor: FrameProcessor | None = None
-        self.queue = FrameQueue(settings.frame_buffer)
+        self.queue = FrameQueue(settings.frame_buffer, max_bytes=settings.frame_buffer_bytes)
+        self.presence = CameraPresence(settings.max_cameras, settings.camera_state_ttl)
         #: Node credentials (None: nodes are not authenticated; `edgewatch edge` refuses that unless asked).
         self.auth = NodeAuth(settings.credentials_file) if settings.credentials_file is not None else None
         self.metrics_access = MetricsAccess(
             [settings.metrics_token.get_secret_value() if settings.metrics_token else None], settings.host)
-        self.sio = socketio.AsyncServer(
+        self.sio = GuardedServer(
+            on_reject=lambda reason: self.metrics.events_rejected.labels(reason).inc(),
             async_mode="asgi",
             # A callable, never []: engineio's [] turns the Origin check off (see edgewatch.security.origins).
             cors_allowed_origins=OriginPolicy(settings.allowed_origins, tls=settings.tls_cert is not None),
@@ -128,7 +138,8 @@ class EdgeNode:
             ],
             lifespan=self._lifespan,
         )
-        self.app = socketio.ASGIApp(self.sio, other_asgi_app=http)
+        self.app = OneLineErrors(socketio.ASGIApp(self.sio, other_asgi_app=http),
+                                 on_reject=lambda reason: self.metrics.events_rejected.labels(reason).inc())
 
     # ---- lifecycle ------------------------------------------------------------------------------------
 
@@ -144,13 +155,14 @@ class EdgeNode:
         s = self.settings
         self.store = await asyncio.to_thread(AlarmStore, s.alarm_db)
         self.dispatcher = AlarmDispatcher(self.store, self._emit, self.metrics, s.alarm_resend_interval,
-                                          events=self.events)
+                                          events=self.events, retention=s.alarm_retention)
         self.verification = VerificationService.from_settings(s, self.dispatcher, self.metrics, events=self.events)
         self._spawn(self._load_detector(), "load-detector")
         for index in range(s.workers):
             self._spawn(self._work(), f"detect-worker-{index}")
         self._spawn(self._check_timeouts(), "verify-timeouts")
-        self._spawn(self.dispatcher.resend_forever(), "alarm-resend")
+        self._spawn(self._release_departed(), "release-departed-cameras")
+        self._spawn(self.dispatcher.run(), "alarm-resend")  # supervised: restarts itself, /readyz shows it
         if s.cloud_url:
             self.cloud_probe = CloudProbe(s.cloud_url, s.cloud_probe_interval, min(3.0, s.cloud_timeout),
                                           ca_file=s.cloud_ca_file)
@@ -202,7 +214,7 @@ class EdgeNode:
         s = self.settings
         gate = MotionGate(GateOptions(s.motion_threshold, s.motion_min_area, s.detect_interval)) if s.motion_gate else None
         self.processor = FrameProcessor(detector, crop_padding=s.crop_padding,  # type: ignore[arg-type]
-                                        reduced_decode=s.reduced_decode, gate=gate)
+                                        reduced_decode=s.reduced_decode, gate=gate, max_pixels=s.max_image_pixels)
         self.status.detector = f"{detector.name}@{detector.input_size}"  # type: ignore[union-attr]
         self.status.ready = True
         self._ready.set()
@@ -214,13 +226,17 @@ class EdgeNode:
         return JSONResponse({"status": "ok"})
 
     async def _readyz(self, _request: Request) -> Response:
-        if self.status.ready:  # a cloud in trouble degrades the edge but never stops it serving frames
+        if self.status.ready:  # a cloud or outbox in trouble degrades the edge but never stops it serving
             cloud_client = self.verification.cloud if self.verification is not None else None
             breaker = await cloud_client.breaker_state() if cloud_client is not None else None
             cloud = await cloud_readiness(self.cloud_probe, breaker)
-            status = "ready" if cloud["status"] in ("ok", "not_configured") else "degraded"
-            return JSONResponse({"status": status, "detector": self.status.detector, "cloud": cloud,
-                                 **self.mqtt.readiness()})
+            # The outbox failing (full disk, locked, re-send loop restarting): alarms still go out live, but
+            # cannot be kept; an operator must look. 200 all the same: refusing traffic would be worse.
+            problem = self.dispatcher.problem() if self.dispatcher is not None else None
+            outbox = {"status": "ok"} if problem is None else {"status": "failing", "error": problem}
+            healthy = cloud["status"] in ("ok", "not_configured") and problem is None
+            return JSONResponse({"status": "ready" if healthy else "degraded", "detector": self.status.detector,
+                                 "cloud": cloud, "outbox": outbox, **self.mqtt.readiness()})
         body = {"status": "failed" if self.status.error else "loading", "error": self.status.error,
                 **self.mqtt.readiness()}
         return JSONResponse(body, status_code=503)
@@ -271,6 +287,14 @@ class EdgeNode:
         if hello.role is NodeRole.CAMERA and cameras and hello.node_id not in cameras:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown camera")
             raise refuse(RefusalCode.UNKNOWN_CAMERA, f"unknown camera {hello.node_id!r}")
+        if hello.role is NodeRole.CAMERA and self.presence.full():
+            self.metrics.clients_refused.labels(RefusalCode.CAMERA_LIMIT.value).inc()
+            log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id,
+                        reason="camera limit", max_cameras=self.settings.max_cameras)
+            raise refuse(RefusalCode.CAMERA_LIMIT, f"this edge accepts {self.settings.max_cameras} cameras at once")
+        if hello.role is NodeRole.CAMERA:
+            self.presence.joined(hello.node_id, sid)
+            self.metrics.cameras_connected.set(self.presence.connections)
         await self.sio.save_session(sid, {"hello": hello})
         if self.auth is not None:
             self.auth.bind(sid, token)
@@ -299,6 +323,11 @@ class EdgeNode:
             return
         log.info("client_disconnected", sid=sid, role=hello.role.value, node_id=hello.node_id, site_id=hello.site_id)
         if hello.role is NodeRole.CAMERA:
+            # Its buffered frames go at once: they would hold memory and a worker's turn for nobody.
+            for item in await self.queue.drain(sid):
+                self.metrics.frames_dropped.labels(item.frame.camera_id).inc()
+            self.presence.left(hello.node_id, sid)
+            self.metrics.cameras_connected.set(self.presence.connections)
             self.events.publish(CameraOffline(hello.site_id, hello.node_id))
             if self.processor is not None and self.processor.gate is not None:
                 self.processor.gate.forget(hello.node_id)
@@ -337,9 +366,9 @@ class EdgeNode:
         log.info("frame_received", trace_id=frame.trace_id, camera_id=frame.camera_id, site_id=frame.site_id,
                  seq=frame.seq, captured_at=frame.captured_at, bytes=len(frame.jpeg))
         dropped = await self.queue.put(QueuedFrame(frame, sid, received_at, received_mono))
-        self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(frame.camera_id))
-        if dropped is not None:
-            await self._dropped(dropped)
+        self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(sid))
+        for item in dropped:
+            await self._dropped(item)
 
     async def _dropped(self, item: QueuedFrame) -> None:
         frame = item.frame
@@ -375,7 +404,7 @@ class EdgeNode:
         while True:
             item = await self.queue.get()
             frame = item.frame
-            self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(frame.camera_id))
+            self.metrics.queue_depth.labels(frame.camera_id).set(self.queue.depth(item.sid))
             queue_s = time.monotonic() - item.received_mono
             assert self.processor is not None and self.verification is not None
             work = functools.partial(
@@ -385,7 +414,12 @@ class EdgeNode:
             )
             try:
                 result = await loop.run_in_executor(self._executor, work)
+            except FrameTooLarge as exc:
+                self.metrics.images_refused.labels("too_many_pixels").inc()
+                await self._failed(item, str(exc))
+                continue
             except FrameDecodeError as exc:
+                self.metrics.images_refused.labels("undecodable").inc()
                 await self._failed(item, str(exc))
                 continue
             except Exception as exc:  # a detector bug must not kill the worker; the frame is reported failed
@@ -453,6 +487,18 @@ class EdgeNode:
                   for p, track_id in zip(result.persons, track_ids, strict=True)),
             result.inference_ms,
         ))
+
+    async def _release_departed(self) -> None:
+        """Free the tracker, settled identities and metric series of cameras gone for ``camera_state_ttl``."""
+        interval = min(5.0, max(0.05, self.settings.camera_state_ttl / 4))
+        while True:
+            await asyncio.sleep(interval)
+            for camera_id in self.presence.due():
+                if self.verification is not None:
+                    self.verification.forget_camera(camera_id)
+                self.metrics.forget_camera(camera_id)
+                self.metrics.cameras_released.inc()
+                log.debug("camera_state_released", camera_id=camera_id)
 
     async def _check_timeouts(self) -> None:
         assert self.verification is not None

@@ -109,6 +109,17 @@ class VerificationService:
         tracker = self._trackers.get(camera_id)
         return tracker is not None and tracker.live(self.clock()) > 0
 
+    def forget_camera(self, camera_id: str) -> None:
+        """Free a departed camera's tracker and its settled identities. Tracks still pending keep their
+        entry until they are decided (a person seen just before the camera went away still alarms)."""
+        self._trackers.pop(camera_id, None)
+        self.confirmation.forget(camera_id)
+        self.book.forget_camera(camera_id)
+
+    def cameras(self) -> int:
+        """Cameras with a tracker (bounded by the connected cameras plus those within their TTL)."""
+        return len(self._trackers)
+
     async def on_persons(self, frame: FrameContext, persons: list[PersonCrop]) -> list[int]:
         """Track the persons of one processed frame and start the cloud requests that are due.
         Returns the track id of each person, in order. A track reaches the identity book (cloud requests,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app, start_http_server
+from prometheus_client.metrics import MetricWrapperBase
 
 #: Buckets (seconds) from 1 ms to 30 s: covers detection, cloud round trips and alarm delivery.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -66,6 +67,28 @@ class EdgeMetrics:
         self.detections_ignored = Counter("edgewatch_edge_detections_ignored",
                                           "Detections dropped by masks, min_box or require_zone",
                                           ["camera", "reason"], registry=r)
+        # -- bounds whatever clients send (issue 9, sec-bounds) --
+        self.images_refused = Counter("edgewatch_edge_images_refused", "Frames refused before decoding",
+                                      ["reason"], registry=r)
+        self.cameras_connected = Gauge("edgewatch_edge_cameras_connected", "Camera connections open", registry=r)
+        self.cameras_released = Counter("edgewatch_edge_cameras_released",
+                                        "Cameras whose state was freed after they had gone", registry=r)
+        self.http_timeouts = Counter("edgewatch_edge_http_timeouts", "Connections closed by a server timeout",
+                                     ["kind"], registry=r)
+        self.events_rejected = Counter("edgewatch_edge_events_rejected", "Client events rejected",
+                                       ["reason"], registry=r)
+        self.alarm_store_failures = Counter("edgewatch_edge_alarm_store_failures",
+                                            "Outbox writes that failed (the alarm was still sent live)", registry=r)
+        self.alarm_resend_restarts = Counter("edgewatch_edge_alarm_resend_restarts",
+                                             "Restarts of the alarm re-send loop after it died", registry=r)
+        self.alarms_pruned = Counter("edgewatch_edge_alarms_pruned",
+                                     "Acknowledged alarms deleted after the retention period", registry=r)
+
+    def forget_camera(self, camera_id: str) -> None:
+        """Drop every label series of one camera (it has been gone a while), so /metrics stays bounded."""
+        for collector in list(vars(self).values()):
+            if isinstance(collector, MetricWrapperBase) and "camera" in collector._labelnames:
+                collector.remove_by_labels({"camera": camera_id})
 
 
 @dataclass
@@ -77,6 +100,11 @@ class CloudMetrics:
         self.identify = Histogram("edgewatch_cloud_identify_seconds", "Identify latency",
                                   ["backend", "verdict"], buckets=LATENCY_BUCKETS, registry=r)
         self.errors = Counter("edgewatch_cloud_errors", "Error answers by code", ["code"], registry=r)
+        # -- bounds whatever clients send (issue 9, sec-bounds) --
+        self.images_refused = Counter("edgewatch_cloud_images_refused", "Uploads refused before decoding",
+                                      ["reason"], registry=r)
+        self.http_timeouts = Counter("edgewatch_cloud_http_timeouts", "Connections closed by a server timeout",
+                                     ["kind"], registry=r)
 
 
 @dataclass

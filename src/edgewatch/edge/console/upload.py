@@ -54,21 +54,18 @@ class UploadRefused(ValueError):
 def normalise(data: bytes) -> tuple[bytes, int, int]:
     """JPEG bytes of an uploaded JPEG/PNG/WebP photo, upright and at most MAX_SIDE a side; (jpeg, w, h).
     CPU-bound (Pillow): run it in a thread. Raises UploadRefused."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from edgewatch import imaging
 
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format not in ("JPEG", "PNG", "WEBP"):
-                raise UploadRefused(f"not a JPEG, PNG or WebP image ({image.format or 'unknown format'})")
-            if image.width * image.height > MAX_PIXELS:
-                raise UploadRefused(f"image of {image.width}x{image.height} pixels is larger than "
-                                    f"{MAX_PIXELS // 1_000_000} Mpx")
-            image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale when that is enough
-            picture = ImageOps.exif_transpose(image).convert("RGB")
-    except UploadRefused:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise UploadRefused(f"not a readable image: {exc}") from None
+    try:  # the one image path: header first, pixel limit before decoding, EXIF, any mode, JPEG draft
+        info = imaging.probe(data, name="upload")
+        if info.format not in ("JPEG", "PNG", "WEBP"):
+            raise UploadRefused(f"not a JPEG, PNG or WebP image ({info.format})")
+        picture = imaging.load_image(data, max_pixels=MAX_PIXELS, draft=(MAX_SIDE, MAX_SIDE), name="upload")
+    except imaging.ImageTooLarge as exc:
+        raise UploadRefused(f"image larger than {MAX_PIXELS // 1_000_000} Mpx "
+                            f"({str(exc).removeprefix('upload: ')})") from None
+    except imaging.ImageError as exc:  # its text starts with the name given above: keep only the reason
+        raise UploadRefused(f"not a readable image: {str(exc).removeprefix('upload: ')}") from None
     picture.thumbnail((MAX_SIDE, MAX_SIDE))
     out = io.BytesIO()
     picture.save(out, format="JPEG", quality=90)
