@@ -34,15 +34,10 @@ from edgewatch.edge.alarm_dispatch import AlarmDispatcher, site_room
 from edgewatch.edge.alarm_store import AlarmStore
 from edgewatch.edge.camera_presence import CameraPresence
 from edgewatch.edge.cloud_health import CloudProbe, cloud_readiness
+from edgewatch.edge.decoding import FrameDecodeError, FrameTooLarge
 from edgewatch.edge.detection import PersonDetector
 from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus, FrameAnalysed, TrackedBox
-from edgewatch.edge.frame_processing import (
-    FrameDecodeError,
-    FrameProcessor,
-    FrameTooLarge,
-    GatedFrame,
-    ProcessedFrame,
-)
+from edgewatch.edge.frame_processing import FrameProcessor, GatedFrame, ProcessedFrame
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
 from edgewatch.edge.motion import GateOptions, MotionGate
 from edgewatch.edge.node_auth import NodeAuth
