@@ -27,21 +27,18 @@ token), or an instance role. On start the collection is created when missing.
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import cv2
-
 from edgewatch.cloud.backends.base import Enrolment, PersonInfo, check_name
+from edgewatch.cloud.backends.rekognition_ids import MAX_EXTERNAL_ID, external_image_id, person_name
+from edgewatch.cloud.backends.rekognition_images import _crop_jpeg, _payload, _pixel_box
 from edgewatch.cloud.errors import (
     BackendError,
     BackendUnavailable,
     CloudError,
-    InvalidRequest,
     NoFaceInPhoto,
     PayloadTooLarge,
     PersonExists,
@@ -49,9 +46,10 @@ from edgewatch.cloud.errors import (
     UndecodableImage,
 )
 from edgewatch.cloud.images import Image
-from edgewatch.cloud.sizing import REKOGNITION_MAX_BYTES, fit_bytes, upscaled_for_rekognition
 from edgewatch.config import CloudSettings
 from edgewatch.protocol import FaceMatch, FaceResult
+
+__all__ = ["MAX_EXTERNAL_ID", "RekognitionBackend", "external_image_id", "person_name"]
 
 THROTTLING = {
     "ThrottlingException", "ProvisionedThroughputExceededException", "LimitExceededException",
@@ -67,42 +65,6 @@ CREDENTIALS = {
 THROTTLE_RETRY_AFTER = 1
 #: Most faces searched in one image (each costs one API call); faces beyond count as unmatched.
 MAX_SEARCH_FACES = 8
-#: Rekognition wants images of at least 80 px a side; face crops are scaled up to this shorter side.
-MIN_CROP_SIDE = 160
-#: Rekognition's limit on ``ExternalImageId``.
-MAX_EXTERNAL_ID = 255
-_KEPT = re.compile(r"[a-zA-Z0-9.\-]")
-_ESCAPE = re.compile(r":([0-9a-f]{1,6}):|_")
-
-
-def external_image_id(name: str) -> str:
-    """A person name as a Rekognition ``ExternalImageId`` (pattern ``[a-zA-Z0-9_.\\-:]+``), one-to-one.
-
-    ASCII letters, digits, ``.`` and ``-`` stay; a space becomes ``_`` (so ``Grace Hopper`` keeps the id
-    earlier versions gave it); every other character, ``_`` included, becomes ``:hex:`` of its code point
-    (``Zoë`` -> ``Zo:eb:``). ``:`` never stands for itself, so :func:`person_name` inverts this exactly.
-    Names are NFC-normalised first: ``Zoë`` typed with a combining diaeresis is the same person.
-    Raises :class:`~edgewatch.cloud.errors.InvalidRequest` when the id would exceed 255 characters."""
-    parts = []
-    for char in unicodedata.normalize("NFC", name):
-        if _KEPT.fullmatch(char):
-            parts.append(char)
-        elif char == " ":
-            parts.append("_")
-        else:
-            parts.append(f":{ord(char):x}:")
-    encoded = "".join(parts)
-    if len(encoded) > MAX_EXTERNAL_ID:
-        raise InvalidRequest(f"person name {name!r} is too long for Rekognition once encoded "
-                             f"({len(encoded)} of at most {MAX_EXTERNAL_ID} characters); use a shorter name")
-    return encoded
-
-
-def person_name(external_id: str) -> str:
-    """The person name an ``ExternalImageId`` stands for (inverse of :func:`external_image_id`)."""
-    return _ESCAPE.sub(lambda m: " " if m.group(0) == "_" else chr(int(m.group(1), 16)), external_id)
-
-
 def _default_client_factory(region: str | None) -> Callable[[], Any]:
     def make() -> Any:
         import boto3
@@ -410,42 +372,3 @@ class _ClientFailure(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-
-
-def _payload(image: Image) -> bytes:
-    """The bytes to send for ``image``: scaled up when a side is under Rekognition's 80 px (a small person
-    crop would otherwise be refused like an image without a face), scaled down when over its 5 MB."""
-    small = upscaled_for_rekognition(image.pixels)
-    if small is not None:
-        return small
-    if len(image.data) > REKOGNITION_MAX_BYTES:
-        return fit_bytes(image.pixels, REKOGNITION_MAX_BYTES)
-    return image.data
-
-
-def _pixel_box(box: dict[str, float], width: int, height: int) -> tuple[float, float, float, float]:
-    left, top = float(box.get("Left", 0.0)), float(box.get("Top", 0.0))
-    right, bottom = left + float(box.get("Width", 0.0)), top + float(box.get("Height", 0.0))
-    clamp = lambda v, hi: round(min(max(v, 0.0), hi), 1)
-    return (clamp(left * width, width), clamp(top * height, height),
-            clamp(right * width, width), clamp(bottom * height, height))
-
-
-def _crop_jpeg(image: Image, box: tuple[float, float, float, float], margin: float = 0.35) -> bytes:
-    """One face with a margin around it, scaled up to :data:`MIN_CROP_SIDE`, as JPEG bytes."""
-    x1, y1, x2, y2 = box
-    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
-    left, top = max(0, int(x1 - mx)), max(0, int(y1 - my))
-    right, bottom = min(image.width, int(x2 + mx + 1)), min(image.height, int(y2 + my + 1))
-    crop = image.pixels[top:bottom, left:right]
-    if crop.size == 0:
-        crop = image.pixels
-    short = min(crop.shape[:2])
-    if short < MIN_CROP_SIDE:
-        scale = MIN_CROP_SIDE / max(short, 1)
-        crop = cv2.resize(crop, (round(crop.shape[1] * scale), round(crop.shape[0] * scale)),
-                          interpolation=cv2.INTER_CUBIC)
-    ok, encoded = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    if not ok:
-        raise BackendError("could not encode a face crop")
-    return encoded.tobytes()
