@@ -130,3 +130,17 @@ async def test_edge_to_cloud_over_https_verifies_the_cloud(serve, site_tls: Path
         assert access.list_persons() == []
     finally:
         access.close()
+
+
+def test_tls_init_never_overwrites_a_certificate_in_use(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "tls"
+    assert cli_main(["tls", "init", "--dir", str(folder), "--hosts", "127.0.0.1,localhost,edge.example"]) == 0
+    cert, key = (folder / "server.pem").read_bytes(), (folder / "server-key.pem").read_bytes()
+    capsys.readouterr()
+    # Re-running the same command (e.g. from a how-to) must not swap the running server's key and names.
+    assert cli_main(["tls", "init", "--dir", str(folder), "--hosts", "127.0.0.1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "server.pem exists" in err[0] and "--replace" in err[0]
+    assert (folder / "server.pem").read_bytes() == cert and (folder / "server-key.pem").read_bytes() == key
+    assert cli_main(["tls", "init", "--dir", str(folder), "--hosts", "127.0.0.1", "--replace"]) == 0
+    assert (folder / "server-key.pem").read_bytes() != key

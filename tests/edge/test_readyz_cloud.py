@@ -108,3 +108,24 @@ async def test_unreachable_cloud_makes_the_edge_degraded_but_still_serving(
     assert cloud_again.port == cloud.port
     body = await until_ready_says(edge.url, "ok", timeout=60)  # reachable again; the breaker closes on use
     assert body["cloud"]["status"] == "ok"
+
+
+async def test_a_cloud_refusing_the_edges_token_shows_as_auth_failed(serve, detector, tmp_path: Path) -> None:
+    """A wrong cloud token does not heal: /readyz says so (every person would end 'unverified' meanwhile)."""
+    cloud = serve(create_cloud_app(CloudSettings(db_path=tmp_path / "faces.db", token="the-clouds-own-token")))
+    node = EdgeNode(edge_settings(tmp_path, cloud.url), detector)  # the edge has TOKEN: wrong
+    edge = serve(node.app)
+    await until_ready_says(edge.url, "ok")  # reachable: the probe asks /readyz, which needs no token
+
+    client = RawClient()
+    await client.connect(edge.url, Hello(role=NodeRole.CAMERA, node_id="cam1", site_id="site1"))
+    person = (ASSETS / "grace_hopper.jpg").read_bytes()
+    for seq in range(3):  # a person appears: the edge asks the cloud, which answers 401
+        frame = Frame(camera_id="cam1", site_id="site1", seq=seq, captured_at=time.time(),
+                      trace_id=new_trace_id(), jpeg=person)
+        await client.sio.emit(SocketEvent.FRAME.value, encode(frame))
+        await asyncio.sleep(0.3)
+    body = await until_ready_says(edge.url, "auth_failed")
+    await client.sio.disconnect()
+    assert body["status"] == "degraded" and "token" in body["cloud"]["error"]
+    assert TOKEN not in str(body) and "the-clouds-own-token" not in str(body)

@@ -62,7 +62,8 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"edgewatch cloud: {exc}\n")
         return 2
     log.info("cloud_starting", host=settings.host, port=settings.port, backend=settings.backend,
-             db_path=str(settings.db_path) if settings.backend == "local" else None,
+             db_path=str(settings.db_path) if settings.backend == "local" and settings.db_url is None else None,
+             face_store="postgresql" if settings.db_url is not None else "sqlite",
              collection_id=settings.collection_id if settings.backend == "rekognition" else None)
     from edgewatch.serving import server_config
 

@@ -121,6 +121,9 @@ class CloudClient:
             exclude=[CloudRejected],
         )
 
+    #: Set when the cloud refused the edge's token (401/403), cleared by the next answered request.
+    auth_failure: str | None = None
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -132,6 +135,8 @@ class CloudClient:
         out: dict[str, Any] = {"state": context.state, "failures": context.failure_count or 0}
         if context.state == "opened" and context.opened_at is not None:
             out["cooldown_over"] = time.time() > context.opened_at + context.ttl
+        if self.auth_failure is not None:
+            out["auth_failure"] = self.auth_failure
         return out
 
     async def identify(
@@ -215,8 +220,14 @@ class CloudClient:
             if retry_after is not None:
                 raise CloudBusy(f"{message} (retry after {retry_after:g} s)", retry_after)
             raise CloudUnavailable(message)
+        if response.status_code in (401, 403):
+            # A wrong or missing token does not heal by retrying: remember it for /readyz (every person
+            # would end as "unverified" while it lasts) until a request is answered again.
+            self.auth_failure = f"cloud answered {response.status_code}: the edge's cloud token is missing or wrong"
+            raise CloudRejected(f"cloud answered {response.status_code}: {response.text[:200]}")
         if response.status_code >= 400:
             raise CloudRejected(f"cloud answered {response.status_code}: {response.text[:200]}")
+        self.auth_failure = None
         try:
             return decode(IdentifyResult, response.json())
         except (ValueError, ProtocolError) as exc:

@@ -89,4 +89,7 @@ async def cloud_readiness(probe: CloudProbe | None, breaker_state: dict[str, Any
         opened = breaker_state.get("state") == "opened" and not breaker_state.get("cooldown_over", False)
         if opened and out["status"] == "ok":
             out["status"] = "breaker_open"
+        if breaker_state.get("auth_failure"):  # reachable, but it refuses this edge: nobody gets verified
+            out["status"] = "auth_failed"
+            out["error"] = breaker_state["auth_failure"]
     return out

@@ -73,10 +73,21 @@ def main(args: argparse.Namespace) -> int:
         log.error("alarm_db_failed", alarm_db=str(settings.alarm_db), error=str(exc))
         sys.stderr.write(f"edgewatch edge: --alarm-db {settings.alarm_db}: {exc}\n")
         return 2
+    if settings.cloud_url and settings.cloud_token is None:
+        # Not fatal (a test-bench cloud may run without a token), but every person would end "unverified".
+        warning = ("a cloud URL but no cloud token (EDGEWATCH_CLOUD_TOKEN or --cloud-token-file): a cloud that "
+                   "needs one refuses every request, and every person ends as an 'unverified' alarm")
+        log.warning("cloud_token_missing", detail=warning)
+        sys.stderr.write(f"edgewatch edge: warning: {warning}\n")
+    if not settings.cloud_url:
+        log.warning("cloud_not_configured", detail="no cloud URL: nobody can be recognised; every person ends "
+                    "as an 'unverified' alarm after --verify-timeout")
     from edgewatch.serving import server_config
     from edgewatch.telemetry.metrics import EdgeMetrics
 
     metrics = EdgeMetrics()
+    log.info("edge_listening", host=settings.host, port=settings.port,
+             scheme="https" if settings.tls_cert else "http")
     app = create_app(settings, detector, metrics)
     tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls_cert else {}
     config = server_config(app, host=settings.host, port=settings.port, log_config=None, lifespan="on",

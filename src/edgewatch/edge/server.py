@@ -155,8 +155,8 @@ class EdgeNode(SocketHandlers, DetectionWorkers):
         else:
             log.warning("nodes_unauthenticated", detail="no credentials file: any client that reaches this port "
                         "can act as a camera or alarm node of a served site")
-        log.info("edge_started", sites=s.sites, cameras=s.cameras or "any", workers=s.workers,
-                 detector=s.detector, input_size=s.input_size, cloud_url=redact_url(s.cloud_url),
+        log.info("edge_started", host=s.host, port=s.port, sites=s.sites, cameras=s.cameras or "any",
+                 workers=s.workers, detector=s.detector, input_size=s.input_size, cloud_url=redact_url(s.cloud_url),
                  alarm_db=str(s.alarm_db), tls=s.tls_cert is not None,
                  credentials=str(s.credentials_file) if s.credentials_file else None)
 

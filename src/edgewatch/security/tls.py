@@ -109,8 +109,11 @@ def _san(hosts: Sequence[str]):  # type: ignore[no-untyped-def]
     return x509.SubjectAlternativeName(names)
 
 
-def issue_server(directory: Path, name: str, hosts: Sequence[str], days: int = 825) -> ServerFiles:
-    """A server certificate for ``hosts`` signed by the site CA in ``directory`` (created if absent)."""
+def issue_server(directory: Path, name: str, hosts: Sequence[str], days: int = 825, *,
+                 replace: bool = False) -> ServerFiles:
+    """A server certificate for ``hosts`` signed by the site CA in ``directory`` (created if absent).
+    Raises :class:`TLSConfigError` when ``<name>.pem`` or its key exists and ``replace`` is false: a
+    running server's key is never overwritten by accident."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -120,6 +123,10 @@ def issue_server(directory: Path, name: str, hosts: Sequence[str], days: int = 8
         raise TLSConfigError("at least one host name or IP address is needed")
     if not name or "/" in name or name.startswith("."):
         raise TLSConfigError(f"invalid certificate name {name!r}")
+    existing = [p for p in (directory / f"{name}.pem", directory / f"{name}-key.pem") if p.exists()]
+    if existing and not replace:
+        raise TLSConfigError(f"{existing[0]} exists; not overwriting a certificate a server may be using "
+                             f"(--name NAME for another one, --replace to renew this one)")
     ca_cert, ca_key = ensure_ca(directory)
     key = _new_key()
     now = dt.datetime.now(dt.UTC)
@@ -150,9 +157,9 @@ def ensure_ca(directory: Path, name: str = "edgewatch site CA"):  # type: ignore
 
 
 def init_site(directory: Path, hosts: Sequence[str] = DEFAULT_HOSTS, name: str = "server",
-              days: int = 825) -> ServerFiles:
-    """Site CA (reused when present) and one server certificate for ``hosts``."""
-    return issue_server(directory, name, hosts, days)
+              days: int = 825, *, replace: bool = False) -> ServerFiles:
+    """Site CA (reused when present) and one server certificate for ``hosts`` (see :func:`issue_server`)."""
+    return issue_server(directory, name, hosts, days, replace=replace)
 
 
 def client_context(ca_file: Path | None) -> ssl.SSLContext:
