@@ -101,3 +101,16 @@ def test_paths_and_urls_are_checked_at_start(tmp_path: Path) -> None:
             load_settings(CameraSettings, edge_url=url)
     assert load_settings(CameraSettings, edge_url="https://edge.example:8443").edge_url == "https://edge.example:8443"
     assert load_settings(EdgeSettings, cloud_url="http://127.0.0.1:8080", log_dir=str(tmp_path / "new" / "logs"))
+
+
+def test_a_misspelt_table_is_an_error_not_silently_ignored(tmp_path: Path) -> None:
+    # [egde] instead of [edge]: the edge would otherwise start on its defaults, its zones and masks unset.
+    config = tmp_path / "site.toml"
+    config.write_text('[egde]\nport = 8001\n\n[camera]\nfps = 2\n')
+    with pytest.raises(SettingsError, match=r"unknown table\(s\) \[egde\]; valid: \[alarm\], \[camera\]"):
+        load_settings(EdgeSettings, config)
+    with pytest.raises(SettingsError, match="egde"):  # every node reading the file says so
+        load_settings(CameraSettings, config)
+    config.write_text('[edge]\nport = 8001\n\n[camera]\nfps = 2\n')  # a shared file with several nodes' tables
+    assert load_settings(EdgeSettings, config).port == 8001
+    assert load_settings(CameraSettings, config).fps == 2

@@ -22,6 +22,10 @@ from edgewatch.config.base import (
 S = TypeVar("S", bound=NodeSettings)
 
 
+#: The tables a config file may hold: one per node kind.
+NODE_TABLES = frozenset({"camera", "alarm", "edge", "cloud"})
+
+
 def _read_table(path: Path, table: str) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -37,6 +41,12 @@ def _read_table(path: Path, table: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    # A misspelt table ([egde]) would silently leave every setting at its default (zones and masks not
+    # applied, more false alarms): a table no node reads is an error, named with the valid ones.
+    unknown = sorted(name for name in data if name not in NODE_TABLES)
+    if unknown:
+        raise SettingsError(f"config file {path}: unknown table(s) {', '.join(f'[{n}]' for n in unknown)}; "
+                            f"valid: {', '.join(f'[{n}]' for n in sorted(NODE_TABLES))}")
     section = data.get(table, {})
     if not isinstance(section, dict):
         raise SettingsError(f"config file {path}: [{table}] must be a table")
