@@ -164,3 +164,10 @@ async def test_alarm_node_is_healthy_only_while_connected(real_edge, until, port
     finally:
         await node.stop()
         await asyncio.wait_for(task, 20)
+
+
+def test_metrics_port_is_on_loopback_unless_asked() -> None:
+    """The camera/alarm metrics and health port is unauthenticated: loopback by default."""
+    from edgewatch.config import AlarmSettings
+
+    assert CameraSettings().metrics_host == "127.0.0.1" and AlarmSettings().metrics_host == "127.0.0.1"

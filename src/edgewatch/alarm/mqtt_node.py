@@ -47,14 +47,14 @@ class MqttAlarmNode:
     def __init__(
         self, settings: AlarmSettings, broker: BrokerConfig, on_alarm: AlarmCallback | None = None, *,
         console: bool = True, console_stream: TextIO | None = None, webhook_attempts: int = 3,
-        webhook_backoff: float = 0.5, metrics_host: str = "0.0.0.0", remember: int = 10_000,
+        webhook_backoff: float = 0.5, metrics_host: str | None = None, remember: int = 10_000,
         stop_on_auth_error: bool = True,
     ) -> None:
         self.settings = settings
         self.broker = broker
         self.topic = Topics(settings.mqtt_topic_prefix).alarm(settings.site_id)
         self.metrics = AlarmNodeMetrics()
-        self.metrics_host = metrics_host
+        self.metrics_host = metrics_host if metrics_host is not None else settings.metrics_host
         self.log = get_logger(__name__, node_id=settings.node_id)
         self.received: list[AlarmEvent] = []
         self.duplicates = 0

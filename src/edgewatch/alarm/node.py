@@ -53,12 +53,12 @@ class AlarmNode:
         console_stream: TextIO | None = None,
         webhook_attempts: int = 3,
         webhook_backoff: float = 0.5,
-        metrics_host: str = "0.0.0.0",
+        metrics_host: str | None = None,
         remember: int = 10_000,
     ) -> None:
         self.settings = settings
         self.metrics = AlarmNodeMetrics()
-        self.metrics_host = metrics_host
+        self.metrics_host = metrics_host if metrics_host is not None else settings.metrics_host
         self.log = get_logger(__name__, node_id=settings.node_id)
         self.received: list[AlarmEvent] = []
         self.acks_sent = 0

@@ -82,12 +82,12 @@ class CameraNode:
         source: FrameSource | None = None,
         *,
         ack_timeout: float = 10.0,
-        metrics_host: str = "0.0.0.0",
+        metrics_host: str | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
         self.ack_timeout = ack_timeout
-        self.metrics_host = metrics_host
+        self.metrics_host = metrics_host if metrics_host is not None else settings.metrics_host
         self.stats = CameraStats()
         self.metrics = CameraMetrics()
         self.log = get_logger(__name__, camera_id=settings.camera_id)

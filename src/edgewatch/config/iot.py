@@ -27,6 +27,11 @@ class ReconnectSettings(NodeSettings):
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="serve Prometheus metrics on this port (off when unset)"
     )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="address of the metrics/health port: loopback by default (it is unauthenticated); "
+        "0.0.0.0 for a scraper or an orchestrator's probe from outside the host or pod",
+    )
 
     # -- per-node credential and TLS (issue 9) --
     node_token: SecretStr | None = Field(
