@@ -120,6 +120,8 @@ CASES = [
     Case("report", ("afile",), "afile is not a directory"),
     Case("report", ("adir",), "no *.jsonl log files"),
     Case("report", ("logs", "--out", "afile"), "afile is a file"),
+    # credentials: a mistyped file is an error, not an empty list
+    Case("credentials", ("list", "--file", "nofile.json"), "no credentials file nofile.json"),
     # operators (console logins)
     Case("operators", ("--file", "adir", "list"), "operators file adir is not readable"),
     Case("operators", ("--file", "latin1.toml", "list"), "operators file latin1.toml is not readable"),

@@ -68,6 +68,11 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.action == "load":
             return _load(args)
+        if args.action == "list" and not args.file.exists():
+            # A typo in the path must not look like "no credentials".
+            sys.stderr.write(f"edgewatch credentials: no credentials file {args.file} (create it with "
+                             f"edgewatch credentials issue --file {args.file} ...)\n")
+            return 2
         if args.action == "list" and args.digests:
             active = [c for c in read_credentials(args.file) if not c.revoked]
             line = ",".join(f"{c.role}:{c.site_id}:{c.node_id}:{c.sha256}" for c in active)
