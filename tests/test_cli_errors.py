@@ -102,6 +102,7 @@ CASES = [
     # demo
     Case("demo", ("--run-dir", "afile", "--duration", "5"), "afile"),
     Case("demo", ("--known", "x=missing.jpg", "--duration", "5"), "missing.jpg"),
+    Case("demo", ("--source", "missing.mp4", "--duration", "5"), "--source missing.mp4: no such file"),
     # scene
     Case("scene", ("--out", "afile"), "afile"),
     Case("scene", ("--out", "frames", "--duration", "0"), "--duration"),

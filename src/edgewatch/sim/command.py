@@ -57,6 +57,14 @@ def main(args: argparse.Namespace) -> int:
         return 2
     from edgewatch.sim.demo import parse_known
 
+    if args.source and "://" not in args.source and not args.source.isdigit():
+        # A local file or folder that is not there: say so before any node starts (webcams and stream URLs
+        # can only be tried by the cameras themselves, which retry them).
+        from pathlib import Path
+
+        if not Path(args.source).expanduser().exists():
+            sys.stderr.write(f"edgewatch demo: --source {args.source}: no such file or folder\n")
+            return 2
     try:
         known = tuple(parse_known(spec) for spec in args.known)
     except ValueError as exc:
