@@ -173,3 +173,16 @@ async def test_refused_camera_and_alarm_processes_exit_3_with_one_clear_line(
     assert "Traceback" not in camera.stderr + alarm.stderr
     logged = [json.loads(line) for line in (tmp_path / "logs" / "camera-cam9.jsonl").read_text().splitlines()]
     assert [e["code"] for e in logged if e["event"] == "camera_refused"] == ["unknown_camera"]
+
+
+def test_tls_mistakes_get_a_plain_hint_and_are_retried() -> None:
+    from edgewatch.camera.link import _tls_hint
+
+    untrusted = ("Cannot connect to host localhost:8000 ssl:True [SSLCertVerificationError: (1, '[SSL: "
+                 "CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate')]")
+    assert "--ca-file" in (_tls_hint(untrusted, "https://localhost:8000") or "")
+    wrong_name = ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, certificate is "
+                  "not valid for 'edge.local'")
+    assert "host name" in (_tls_hint(wrong_name, "https://edge.local:8000") or "")
+    assert "https://" in (_tls_hint("Server disconnected", "http://localhost:8000") or "")
+    assert _tls_hint("Connection refused", "https://localhost:8000") is None

@@ -134,7 +134,7 @@ class EdgeLink:
     async def _connect_error(self, data: Any = None) -> None:
         code, message = parse_refusal(data)
         self.log.warning("connect_error", edge_url=self.settings.edge_url, error=message,
-                         code=code.value if code else None)
+                         code=code.value if code else None, hint=_tls_hint(message, self.settings.edge_url))
         if code is not None and code.permanent and self.refused is None:
             # Also reached from python-socketio's own reconnect loop, which would retry for ever:
             # _maintain sees the flag and shuts the client down.
@@ -169,7 +169,7 @@ class EdgeLink:
                     return
                 # A transient refusal (camera_limit, busy) or the handshake timed out: back off and retry.
                 self.log.warning("connect_failed", edge_url=self.settings.edge_url, error=str(exc),
-                                 retry_in_s=round(delay, 2))
+                                 retry_in_s=round(delay, 2), hint=_tls_hint(str(exc), self.settings.edge_url))
                 await asyncio.sleep(self._jitter(delay))
                 delay = min(delay * 2, self.settings.reconnect_delay_max)
                 continue
@@ -228,6 +228,21 @@ def _tls_options(settings: ReconnectSettings) -> dict[str, Any]:
         return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))
 
     return {"http_session": session}
+
+
+def _tls_hint(error: str, edge_url: str) -> str | None:
+    """A plain-words hint for the TLS mistakes people make, or None. A certificate that does not verify is
+    retried like any other failure, never a reason to give up: an attacker who can present a bad
+    certificate once must not be able to make every camera exit for good."""
+    if "CERTIFICATE_VERIFY_FAILED" in error or "SSLCertVerificationError" in error:
+        if "hostname" in error.lower() or "ip address mismatch" in error.lower():
+            return "the edge's certificate is not valid for this host name: use a name it was issued for"
+        return "the edge's certificate is not trusted: pass --ca-file with the site CA (ca.pem)"
+    if "WRONG_VERSION_NUMBER" in error or "record layer failure" in error:
+        return "TLS mismatch: is the edge URL's scheme right (https:// for an edge with a certificate)?"
+    if edge_url.startswith("http://") and "Server disconnected" in error:
+        return "the edge closed the connection: if it serves TLS, use an https:// edge URL"
+    return None
 
 
 async def _maybe_await(value: Any) -> None:
