@@ -36,6 +36,13 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _summary(doc: str) -> str:
+    """The first sentence of a command module's docstring (it may wrap over several lines)."""
+    paragraph = " ".join(doc.split("\n\n", 1)[0].split())
+    sentence, dot, _rest = paragraph.partition(". ")
+    return sentence if dot else paragraph.rstrip(".")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgewatch",
@@ -50,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         doc = (module.__doc__ or name).strip()
         sub = subparsers.add_parser(
-            name, help=doc.splitlines()[0], description=doc,
+            name, help=_summary(doc), description=doc,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.configure(sub)

@@ -8,7 +8,7 @@ Examples:
   edgewatch alarm --edge-url http://edge:8000 --site-id site1 --node-id hall
   edgewatch alarm --webhook-url http://127.0.0.1:9000/alarms --webhook-timeout 3
   EDGEWATCH_WEBHOOK_SECRET="$KEY" edgewatch alarm --webhook-url https://hooks.example/alarm   (signed POSTs)
-  EDGEWATCH_MQTT_PASSWORD="$PW" edgewatch alarm --mqtt-url mqtt://broker:1883 --mqtt-username alarm \
+  EDGEWATCH_MQTT_PASSWORD="$PW" edgewatch alarm --mqtt-url mqtt://broker:1883 --mqtt-username alarm \\
       --site-id site1 --node-id siren   (the site's alarms from MQTT instead of the edge)
 """
 

@@ -9,7 +9,7 @@ secrets come from the environment or a file (--cloud-token-file), never from the
 
 Examples:
   edgewatch edge --host 0.0.0.0 --port 8000 --sites site1,site2 --credentials-file edge-credentials.json
-  EDGEWATCH_CLOUD_TOKEN="$TOKEN" edgewatch edge --cloud-url https://cloud:8443 --cloud-ca-file tls/ca.pem \
+  EDGEWATCH_CLOUD_TOKEN="$TOKEN" edgewatch edge --cloud-url https://cloud:8443 --cloud-ca-file tls/ca.pem \\
       --tls-cert tls/server.pem --tls-key tls/server-key.pem --credentials-file edge-credentials.json
 """
 

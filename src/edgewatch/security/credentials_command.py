@@ -9,7 +9,7 @@ Examples:
   edgewatch credentials issue --file edge-credentials.json --role camera --site site1 --id cam1 --out cam1.token
   edgewatch credentials list --file edge-credentials.json
   edgewatch credentials revoke --file edge-credentials.json --site site1 --id cam1
-  edgewatch credentials init --file secrets/edge-credentials.json --out-dir secrets --site site1 \
+  edgewatch credentials init --file secrets/edge-credentials.json --out-dir secrets --site site1 \\
       --cameras cam1,cam2 --alarms alarm1     # idempotent: what containers' init steps run
 """
 
