@@ -36,8 +36,11 @@ def alarm_line(event: AlarmEvent) -> str:
     """``ALARM intruder site1/cam2 2026-01-01T10:00:00Z track 3: detail (event ab12...)``."""
     when = datetime.fromtimestamp(event.raised_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     track = f" track {event.track_id}" if event.track_id is not None else ""
-    detail = f": {event.detail}" if event.detail else ""
     zone = f" zone {event.zone}" if event.zone else ""
+    text = event.detail
+    if event.zone and text.endswith(f" (zone {event.zone})"):  # the edge adds the zone to the detail too
+        text = text[: -len(f" (zone {event.zone})")]
+    detail = f": {text}" if text else ""
     return (f"ALARM {event.reason} {event.site_id}/{event.camera_id}{zone} {when}{track}{detail} "
             f"(event {event.event_id})")
 

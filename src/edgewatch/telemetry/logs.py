@@ -35,6 +35,12 @@ def _add_epoch(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _drop_color_message(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn adds ``color_message``, a copy of the message with ANSI escapes: noise in a JSON line."""
+    event.pop("color_message", None)
+    return event
+
+
 def configure_logging(node: str, log_dir: Path | None = None, level: str = "INFO") -> Path | None:
     """Route every log record of this process to JSON lines tagged with ``node``.
 
@@ -54,7 +60,7 @@ def configure_logging(node: str, log_dir: Path | None = None, level: str = "INFO
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
         processors=[
             _bind_node(node),
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
