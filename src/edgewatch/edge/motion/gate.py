@@ -21,6 +21,7 @@ Thread-safe: the workers call it concurrently; each camera's state sits behind o
 from __future__ import annotations
 
 import threading
+import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -83,6 +84,11 @@ def _unmasked(shape: tuple[int, ...], masks: tuple[tuple[tuple[float, float], ..
     return ~np.asarray(canvas, dtype=bool)
 
 
+def _phase(camera_id: str) -> float:
+    """A stable fraction in [0, 1) per camera id (CRC-32: the same after every restart)."""
+    return (zlib.crc32(camera_id.encode()) % 997) / 997
+
+
 class MotionGate:
     """Motion state of every camera of one edge; see the module docstring for the rules."""
 
@@ -133,6 +139,11 @@ class MotionGate:
                     reason = DetectReason.INTERVAL
             if reason is not None:
                 state.last_detect, state.reference = now, grid
+                if reason is DetectReason.FIRST:
+                    # Cameras that start together would otherwise run their every-K detections together, a
+                    # burst of N detector runs every K seconds (the p99). A fixed per-camera phase spreads
+                    # them; the first interval only gets shorter, so "at least every K" still holds.
+                    state.last_detect = now - self.options.interval * _phase(camera_id)
             return GateDecision(reason, motion)
 
     def _moving(self, grid: np.ndarray, other: np.ndarray, unmasked: np.ndarray) -> float:
