@@ -90,6 +90,29 @@ def test_repeated_failures_lock_the_name_out(edge, client) -> None:
     assert login(client).status_code == 303
 
 
+def test_guesses_sent_in_parallel_all_count_towards_the_lockout(edge, client) -> None:
+    """Twenty wrong passwords at once from one address: at most max_failures are checked against the
+    password, the rest are refused as locked, and then even the right password waits out the lockout."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    node, server = edge
+    node.console.web.throttle.delay = 0.05
+    token = csrf_of(client.get("/console/login").text)
+    cookies = dict(client.cookies)
+
+    def guess(_: int) -> str:
+        with httpx.Client(base_url=server.url, timeout=60, cookies=cookies) as own:
+            return own.post("/console/login", data={"csrf": token, "name": OPERATOR, "password": "guess",
+                                                     "next": "/console/"}).text
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(guess, range(20)))
+    checked = sum("Wrong name or password" in a for a in answers)
+    assert checked <= node.console.web.throttle.max_failures
+    assert sum("Too many failed logins" in a for a in answers) == 20 - checked
+    assert "Too many failed logins" in login(client).text
+
+
 def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(edge, client) -> None:
     node, _ = edge
     event = store_alarm(node)

@@ -101,6 +101,13 @@ class LoginThrottle:
         for key in keys:
             self._failures.pop(key, None)
 
+    def undo(self, key: str) -> None:
+        """Take back the newest attempt recorded for ``key`` (an attempt is counted before the password is
+        checked, so that guesses sent in parallel all count; a right password then takes its own back)."""
+        times = self._failures.get(key)
+        if times:
+            times.pop()
+
     def _recent(self, key: str, now: float) -> int:
         times = self._failures.get(key)
         if not times:

@@ -185,14 +185,19 @@ class ConsoleWeb:
             await asyncio.sleep(self.throttle.delay)
             log.warning("console_login_locked", operator=name, client=client)
             return self._login_failed(request, next_url, cookie, "Too many failed logins: try again in a few minutes.")
+        # Count the attempt BEFORE checking the password (no await between the check above and this line):
+        # guesses sent in parallel would otherwise all pass the lock check while the first is still hashing.
+        self.throttle.failed(*keys)
         async with self._hashing:
             ok = await asyncio.to_thread(self.operators.verify, name, password)
         if not ok:
-            self.throttle.failed(*keys)
             await asyncio.sleep(self.throttle.delay)
             log.warning("console_login_failed", operator=name, client=client)
             return self._login_failed(request, next_url, cookie, "Wrong name or password.")
-        self.throttle.succeeded(*keys)
+        # The right password clears the name's failures and takes back only this attempt for the address:
+        # one known login must not reset the address's count of guesses at other names.
+        self.throttle.succeeded(f"name:{name}")
+        self.throttle.undo(f"addr:{client}")
         session = self.sessions.create(name)
         log.info("console_login", operator=name, client=client)
         response = RedirectResponse(next_url, status_code=303)
