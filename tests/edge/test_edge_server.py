@@ -364,3 +364,27 @@ async def test_a_detector_that_keeps_failing_makes_the_edge_unready(serve, tmp_p
         await until(lambda: len(client.of(SocketEvent.FRAME_ACK.value)) == 6, 20)
         assert (await http.get("/readyz")).status_code == 200
     await client.sio.disconnect()
+
+
+async def test_an_alarm_ack_in_another_nodes_name_is_refused(serve, detector, tmp_path: Path, until) -> None:
+    """A node with a real alarm token acknowledges only as itself: the outbox records the sender's
+    authenticated id, and a claimed other id is refused (the alarm stays pending for the real node)."""
+    node = EdgeNode(edge_settings(tmp_path, alarm_resend_interval=300), detector)
+    server = serve(node.app)
+    camera = RawClient(tmp_path)
+    await camera.connect(server.url, Hello(role=NodeRole.CAMERA, node_id="cam1", site_id="site1"))
+    await camera.sio.emit(SocketEvent.FRAME.value, encode(frame()))
+    store = node.store
+    assert store is not None
+    await until(lambda: store.counts()["total"] == 1, 20)
+    spoofer = RawClient(tmp_path)
+    await spoofer.connect(server.url, Hello(role=NodeRole.ALARM, node_id="hall", site_id="site1"))
+    await until(lambda: len(spoofer.of(SocketEvent.ALARM.value)) == 1, 15)
+    event_id = spoofer.of(SocketEvent.ALARM.value)[0]["event_id"]
+    await spoofer.sio.emit(SocketEvent.ALARM_ACK.value, {"event_id": event_id, "node_id": "spoofed-node"})
+    await until(lambda: any(e.get("code") == "wrong_node" for e in spoofer.of(SocketEvent.ERROR.value)), 10)
+    assert store.counts()["acked"] == 0
+    await spoofer.sio.emit(SocketEvent.ALARM_ACK.value, {"event_id": event_id, "node_id": "hall"})
+    await until(lambda: store.counts()["acked"] == 1, 10)
+    await spoofer.sio.disconnect()
+    await camera.sio.disconnect()

@@ -199,6 +199,11 @@ class SocketHandlers:
         except ProtocolError as exc:
             await self._error(sid, "bad_alarm_ack", str(exc))
             return
+        if ack.node_id != hello.node_id:
+            # The ack is recorded under the node that sent it: the id it authenticated with, never a claim.
+            log.warning("alarm_ack_rejected", sid=sid, node_id=hello.node_id, claimed=ack.node_id)
+            await self._error(sid, "wrong_node", f"an ack of {hello.node_id!r} must name {hello.node_id!r}")
+            return
         assert self.dispatcher is not None
         await self.dispatcher.acknowledged(ack, hello.site_id)  # only an alarm of the node's own site
 
