@@ -234,3 +234,17 @@ def test_other_persons_are_not_the_employee(shared_data: Path, tmp_path: Path, g
     for data in (grace_jpeg, astronaut_jpeg):
         (face,) = backend.identify(image(data))
         assert face.match is None and face.similarity < 0.3
+
+
+def test_face_store_files_are_private(tmp_path: Path) -> None:
+    """Names and embeddings are personal data: the store and SQLite's side files are 0600."""
+    import stat
+
+    from edgewatch.cloud.backends.store import FaceStore
+
+    store = FaceStore(tmp_path / "faces.db", "sface", 4)
+    try:
+        created = [p for p in tmp_path.iterdir() if p.name.startswith("faces.db")]
+        assert created and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in created), created
+    finally:
+        store.close()

@@ -10,6 +10,8 @@ in-memory matrix used for matching.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -68,6 +70,10 @@ class FaceStore:
         self.dim = dim
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Names and face embeddings are personal data: the store is created 0600 before SQLite opens it
+            # (SQLite gives its -wal and -shm files the same mode).
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout = 10000")
