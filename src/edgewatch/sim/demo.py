@@ -179,8 +179,8 @@ class Demo:
         console = ["--operators-file", str(login.operators_file)]  # the web consoles of the edge and the cloud
         # The secret travels in the environment, never on a command line: argv is readable by every local
         # user through ps, and argparse would take a token that starts with "-" for an option.
-        secrets_env = {"EDGEWATCH_TOKEN": token, "EDGEWATCH_CLOUD_TOKEN": token}
-        with Supervisor(self.run_dir, env=secrets_env) as nodes:
+        # Each secret goes only to the node that needs it: the cloud's token to the cloud and the edge.
+        with Supervisor(self.run_dir) as nodes:
             known = o.known or ((KNOWN_NAME, (asset_path(KNOWN_ASSET),)),)
             for name, photos in known:
                 enrol = nodes.start("enrol", ["persons", "--db", str(db), "add", name, *map(str, photos)])
@@ -190,7 +190,7 @@ class Demo:
                 origin = "the bundled photo" if not o.known else f"{len(photos)} photo(s)"
                 self.say(f"cloud: known person '{name}' enrolled from {origin}")
             cloud = nodes.start("cloud", ["cloud", "--port", str(cloud_port), "--db-path", str(db), *common, *console,
-                                          *security.server_args()])
+                                          *security.server_args()], secrets={"EDGEWATCH_TOKEN": token})
             nodes.wait_ready(cloud, f"{cloud_url}/readyz", verify=security.verify())
             wan = dict(o.wan)
             # A shaped link puts a proxy in front of its server; the client is pointed at the proxy.
@@ -199,7 +199,7 @@ class Demo:
                 "edge", "--port", str(edge_port), "--sites", o.site_id, "--cloud-url", edge_to_cloud,
                 "--workers", str(o.workers), "--alarm-db", str(self.run_dir / "alarms.db"),
                 *common, *console, *security.edge_args(),
-            ])
+            ], secrets={"EDGEWATCH_CLOUD_TOKEN": token})
             nodes.wait_ready(edge, f"{edge_url}/readyz", verify=security.verify())
             camera_to_edge = self._shape(nodes, "camera-edge", wan, edge_port) or edge_url
             nodes.start("alarm", ["alarm", "--edge-url", edge_url, "--site-id", o.site_id, "--node-id", "alarm1",

@@ -65,7 +65,9 @@ class Supervisor:
     def __exit__(self, *exc: object) -> None:
         self.stop_all()
 
-    def start(self, name: str, args: list[str]) -> Node:
+    def start(self, name: str, args: list[str], secrets: dict[str, str] | None = None) -> Node:
+        """Start ``edgewatch ARGS`` as node ``name``; ``secrets`` (environment variables) go to this node
+        only: a camera never holds the cloud's token."""
         output = self.run_dir / "stdio" / f"{name}.log"
         # One line per node, so a user can re-run any node by hand; secrets are passed in the environment
         # and therefore never written here.
@@ -75,7 +77,7 @@ class Supervisor:
             process = subprocess.Popen(
                 [sys.executable, "-m", "edgewatch", *args],
                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env, start_new_session=True,
+                env={**self.env, **(secrets or {})}, start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
             )
         node = Node(name, args, output, process)
