@@ -202,3 +202,33 @@ async def _metrics(url: str) -> str:
 
     async with httpx.AsyncClient(base_url=url) as http:
         return (await http.get("/metrics")).text
+
+
+async def test_one_camera_id_cannot_fill_the_camera_limit(serve, detector, tmp_path: Path, until) -> None:
+    """A stolen camera token opens at most MAX_SESSIONS_PER_CAMERA sessions; the other cameras still join,
+    and a duplicate session closing leaves the camera online."""
+    from edgewatch.edge.camera_presence import MAX_SESSIONS_PER_CAMERA
+    from edgewatch.edge.events import CameraOffline
+
+    node = EdgeNode(settings(tmp_path, max_cameras=3), detector)
+    server = serve(node.app)
+    offline = node.events.subscribe(kinds=(CameraOffline,))
+    sessions = []
+    for _ in range(MAX_SESSIONS_PER_CAMERA):
+        client = Client()
+        await client.connect(server.url, hello(NodeRole.CAMERA, "cam1"))
+        sessions.append(client)
+    extra = Client()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await extra.connect(server.url, hello(NodeRole.CAMERA, "cam1"))
+    assert extra.refusals and refusal_code(extra.refusals[0]) == "busy"
+    others = []
+    for camera in ("cam2", "cam3"):  # the cap counts cameras, not one camera's sessions
+        client = Client()
+        await client.connect(server.url, hello(NodeRole.CAMERA, camera))
+        others.append(client)
+    await sessions[0].sio.disconnect()
+    await until(lambda: node.presence.sessions("cam1") == 1, 10)
+    assert node.presence.is_connected("cam1") and offline.dropped == 0 and offline._queue.empty()
+    for client in (*sessions[1:], *others):
+        await client.sio.disconnect()

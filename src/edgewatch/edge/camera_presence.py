@@ -1,7 +1,9 @@
 """Which cameras are connected to the edge, how many may be, and when a departed camera's state is freed.
 
-Every camera connection (Socket.IO sid) is counted against ``max_cameras``: more are refused with the
-transient ``camera_limit`` code, so 3,000 throwaway ids cannot make the edge hold 3,000 buffers. A camera
+Distinct connected camera ids are counted against ``max_cameras``: more are refused with the transient
+``camera_limit`` code, so 3,000 throwaway ids cannot make the edge hold 3,000 buffers. One camera id holds
+at most :data:`MAX_SESSIONS_PER_CAMERA` connections (a reconnecting camera may overlap its old session
+briefly), so one stolen camera token cannot fill the cap and lock the other cameras out. A camera
 id whose last connection closed is remembered with the time it left; after ``ttl`` seconds without a new
 connection :meth:`CameraPresence.due` hands it out once so its tracker, settled identities and metric label
 series can be freed (a camera that comes back within ``ttl`` keeps its tracks). Event-loop only.
@@ -11,6 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+
+#: Connections one camera id may hold at once.
+MAX_SESSIONS_PER_CAMERA = 2
 
 
 class CameraPresence:
@@ -25,9 +30,16 @@ class CameraPresence:
     def connections(self) -> int:
         return sum(len(s) for s in self._sids.values())
 
-    def full(self) -> bool:
-        """True when one more camera connection would exceed the cap."""
-        return self.connections >= self.max_cameras
+    def full(self, camera_id: str | None = None) -> bool:
+        """True when a connection of ``camera_id`` would add a camera beyond ``max_cameras`` (another
+        connection of a camera already connected adds none)."""
+        if camera_id is not None and camera_id in self._sids:
+            return False
+        return len(self._sids) >= self.max_cameras
+
+    def sessions(self, camera_id: str) -> int:
+        """Open connections of one camera id."""
+        return len(self._sids.get(camera_id, ()))
 
     def joined(self, camera_id: str, sid: str) -> None:
         self._sids.setdefault(camera_id, set()).add(sid)

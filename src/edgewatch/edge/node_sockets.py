@@ -17,7 +17,7 @@ import socketio
 
 from edgewatch.config import EdgeSettings
 from edgewatch.edge.alarm_dispatch import AlarmDispatcher, site_room
-from edgewatch.edge.camera_presence import CameraPresence
+from edgewatch.edge.camera_presence import MAX_SESSIONS_PER_CAMERA, CameraPresence
 from edgewatch.edge.events import CameraOffline, CameraOnline, EventBus
 from edgewatch.edge.frame_processing import FrameProcessor
 from edgewatch.edge.frame_queue import FrameQueue, QueuedFrame
@@ -93,7 +93,13 @@ class SocketHandlers:
         if hello.role is NodeRole.CAMERA and cameras and hello.node_id not in cameras:
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id, reason="unknown camera")
             raise refuse(RefusalCode.UNKNOWN_CAMERA, f"unknown camera {hello.node_id!r}")
-        if hello.role is NodeRole.CAMERA and self.presence.full():
+        if hello.role is NodeRole.CAMERA and self.presence.sessions(hello.node_id) >= MAX_SESSIONS_PER_CAMERA:
+            self.metrics.clients_refused.labels(RefusalCode.BUSY.value).inc()
+            log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id,
+                        reason="too many sessions of this camera")
+            raise refuse(RefusalCode.BUSY, f"camera {hello.node_id!r} already has {MAX_SESSIONS_PER_CAMERA} "
+                         "sessions; retry when the old one has closed")
+        if hello.role is NodeRole.CAMERA and self.presence.full(hello.node_id):
             self.metrics.clients_refused.labels(RefusalCode.CAMERA_LIMIT.value).inc()
             log.warning("client_refused", sid=sid, node_id=hello.node_id, site_id=hello.site_id,
                         reason="camera limit", max_cameras=self.settings.max_cameras)
@@ -132,11 +138,12 @@ class SocketHandlers:
             # Its buffered frames go at once: they would hold memory and a worker's turn for nobody.
             for item in await self.queue.drain(sid):
                 self.metrics.frames_dropped.labels(item.frame.camera_id).inc()
-            self.presence.left(hello.node_id, sid)
+            last = self.presence.left(hello.node_id, sid)
             self.metrics.cameras_connected.set(self.presence.connections)
-            self.events.publish(CameraOffline(hello.site_id, hello.node_id))
-            if self.processor is not None and self.processor.gate is not None:
-                self.processor.gate.forget(hello.node_id)
+            if last:  # a second session of the same camera closing leaves the camera online
+                self.events.publish(CameraOffline(hello.site_id, hello.node_id))
+                if self.processor is not None and self.processor.gate is not None:
+                    self.processor.gate.forget(hello.node_id)
         if hello.role is NodeRole.ALARM and self.dispatcher is not None:
             self.dispatcher.node_left(sid, hello.site_id)
 
