@@ -101,3 +101,34 @@ def test_rejections_reach_a_client_still_uploading(serve, tmp_path: Path, auth: 
                                 files={"image": ("fits.jpg", fits, "image/jpeg")})
             assert wrong.status_code == 401 and wrong.json()["error"] == "unauthorized"
         assert client.get("/healthz").status_code == 200
+
+
+def test_a_client_without_a_token_cannot_hold_a_connection_by_trickling_its_body(serve, settings) -> None:
+    """An unauthenticated upload sent one byte at a time is answered 401 and its connection closed within
+    a few seconds, however long the client would keep trickling."""
+    import socket
+    import time
+
+    from edgewatch.cloud.guard import DRAIN_TIMEOUT
+
+    server = serve(create_app(settings))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                     b"Content-Length: 1000000\r\n\r\n")
+        started = time.monotonic()
+        sock.settimeout(0.5)
+        answer = b""
+        while time.monotonic() - started < DRAIN_TIMEOUT + 20:
+            try:
+                sock.sendall(b"x")
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if not chunk:  # closed by the server
+                break
+            answer += chunk
+        took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert took < DRAIN_TIMEOUT + 10, took

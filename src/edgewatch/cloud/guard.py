@@ -13,6 +13,7 @@ answer is sent: a client still writing its upload would otherwise see the connec
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import Callable
@@ -28,6 +29,9 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect",
 DRAIN_FACTOR = 2
 #: Limit used for draining on routes without an upload limit.
 DEFAULT_DRAIN = 1024 * 1024
+#: Seconds a refused request's body is read before the connection is simply closed: a client without a
+#: token must not hold a connection open by trickling its upload.
+DRAIN_TIMEOUT = 3.0
 
 
 class BodyTooLarge(HTTPException):
@@ -67,27 +71,26 @@ class Guard:
         if path == "/metrics" and self.metrics_access is not None:
             denied = self.metrics_access.check(_header(scope, b"authorization"))
             if denied is not None:
-                await _drain(receive, drain_cap)
+                drained = await _drain(receive, drain_cap)
                 await self._reject(send, denied.status, "unauthorized" if denied.status == 401 else "forbidden",
-                                   denied.detail, {"www-authenticate": 'Bearer realm="edgewatch-cloud"'})
+                                   denied.detail, {"www-authenticate": 'Bearer realm="edgewatch-cloud"'},
+                                   close=not drained)
                 return
             await self.app(scope, receive, send)
             return
         if self.token is not None and path not in OPEN_PATHS and not self._authorised(scope):
-            if drainable:
-                await _drain(receive, drain_cap)
+            drained = drainable and await _drain(receive, drain_cap)
             await self._reject(send, 401, "unauthorized", "missing or wrong bearer token",
-                               {"www-authenticate": 'Bearer realm="edgewatch-cloud"'}, close=not drainable)
+                               {"www-authenticate": 'Bearer realm="edgewatch-cloud"'}, close=not drained)
             return
         if limit is None:
             await self.app(scope, receive, send)
             return
         if declared is not None and declared > limit:
-            if drainable:
-                await _drain(receive, drain_cap)
+            drained = drainable and await _drain(receive, drain_cap)
             await self._reject(send, 413, "payload_too_large",
                                f"request body of {declared} bytes is larger than the limit of {limit} bytes",
-                               close=not drainable)
+                               close=not drained)
             return
         received = 0
 
@@ -124,16 +127,23 @@ class Guard:
         await send({"type": "http.response.body", "body": body})
 
 
-async def _drain(receive: Any, cap: int) -> None:
-    """Read and discard the rest of a request body, at most ``cap`` bytes."""
+async def _drain(receive: Any, cap: int, timeout: float = DRAIN_TIMEOUT) -> bool:
+    """Read and discard the rest of a request body, at most ``cap`` bytes and ``timeout`` seconds (reading it
+    lets a client that is still sending see the answer). True when the body was read to its end; False
+    when it was cut short, and the answer must close the connection."""
     seen = 0
-    while seen <= cap:
-        message = await receive()
-        if message["type"] != "http.request":
-            return
-        seen += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
+    try:
+        async with asyncio.timeout(timeout):
+            while seen <= cap:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return True
+                seen += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return True
+    except TimeoutError:
+        return False
+    return False
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
