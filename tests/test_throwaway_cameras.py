@@ -18,6 +18,7 @@ import pytest
 import socketio
 from PIL import Image
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from edgewatch.alarm.node import AlarmNode
 from edgewatch.config import AlarmSettings
@@ -43,7 +44,11 @@ def free_port() -> int:
 async def throwaway(port: int, camera_id: str, jpeg: bytes) -> str:
     """Connect as a camera, send one frame, leave. Returns 'sent' or the refusal."""
     uri = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
-    async with connect(uri, open_timeout=30, max_size=None) as ws:
+    try:
+        ws_context = await connect(uri, open_timeout=30, max_size=None)
+    except InvalidStatus as exc:  # too many sessions without a Hello from this host: refused up front
+        return f"refused before the handshake: {exc}"
+    async with ws_context as ws:
         opened = await ws.recv()
         assert str(opened).startswith("0")
         await ws.send("40" + json.dumps(hello_auth(NodeRole.CAMERA, camera_id)))
@@ -103,7 +108,9 @@ async def test_real_person_alarms_within_2_s_after_3000_throwaway_cameras(node_p
         started = time.monotonic()
         outcomes = await flood(port)
         flood_s = time.monotonic() - started
-        assert sum(outcomes.values()) == THROWAWAYS and outcomes.get("sent", 0) >= THROWAWAYS * 0.9, outcomes
+        # All from one address: some are refused before the handshake (at most MAX_PENDING_PER_ADDRESS
+        # sessions without a Hello per host); most still get in and send their frame.
+        assert sum(outcomes.values()) == THROWAWAYS and outcomes.get("sent", 0) >= THROWAWAYS * 2 // 3, outcomes
         deadline = time.monotonic() + 15
         while not alarm.connected.is_set():
             assert time.monotonic() < deadline
@@ -133,7 +140,7 @@ async def test_real_person_alarms_within_2_s_after_3000_throwaway_cameras(node_p
                 await asyncio.sleep(0.1)
         assert 'camera="junk' not in metrics
         released = [line for line in metrics.splitlines() if line.startswith("edgewatch_edge_cameras_released_total")]
-        assert released and float(released[0].split()[-1]) >= THROWAWAYS
+        assert released and float(released[0].split()[-1]) >= outcomes["sent"]
         assert len(metrics) < 200_000
     finally:
         if camera.connected:

@@ -232,3 +232,38 @@ async def test_one_camera_id_cannot_fill_the_camera_limit(serve, detector, tmp_p
     assert node.presence.is_connected("cam1") and offline.dropped == 0 and offline._queue.empty()
     for client in (*sessions[1:], *others):
         await client.sio.disconnect()
+
+
+async def test_sessions_without_a_hello_are_capped_small_and_short(serve, detector, tmp_path: Path, until) -> None:
+    """No credential, no Socket.IO connect: one host holds at most MAX_PENDING_PER_ADDRESS Engine.IO
+    sessions, cannot send a large message on one, and a real camera still joins meanwhile."""
+    import websockets
+
+    from edgewatch.edge.socket_server import MAX_PENDING_MESSAGE, MAX_PENDING_PER_ADDRESS
+
+    node = EdgeNode(settings(tmp_path), detector)
+    server = serve(node.app)
+    url = f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
+    held, refused = [], 0
+    for _ in range(MAX_PENDING_PER_ADDRESS + 4):
+        try:
+            ws = await websockets.connect(url, open_timeout=10)
+            await asyncio.wait_for(ws.recv(), 10)  # the Engine.IO open packet
+            held.append(ws)
+        except (websockets.exceptions.InvalidStatus, websockets.exceptions.ConnectionClosed):
+            refused += 1
+    assert len(held) == MAX_PENDING_PER_ADDRESS and refused == 4
+    # A large message before any Hello closes that session at once.
+    pending_before = len(node.sio._pending)
+    await held[0].send(b"\x04" + b"x" * (MAX_PENDING_MESSAGE * 4))
+    try:  # the server ends the session: an Engine.IO close packet ("1") or the socket itself closing
+        assert await asyncio.wait_for(held[0].recv(), 10) == "1"
+    except websockets.exceptions.ConnectionClosed:
+        pass
+    await until(lambda: len(node.sio._pending) == pending_before - 1, 10)
+    # A real camera completes its Hello at once: once this host's sessions are gone, it joins.
+    await asyncio.gather(*(ws.close() for ws in held))
+    camera = Client()
+    await camera.connect(server.url, hello(NodeRole.CAMERA, "cam1"))
+    assert camera.sio.connected
+    await camera.sio.disconnect()

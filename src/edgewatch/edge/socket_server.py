@@ -17,6 +17,7 @@ logged in one line and the connection is closed (WebSocket) or answered 400 (HTT
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -34,6 +35,14 @@ RESERVED_EVENTS = frozenset({
 #: Longest event name accepted (ours are short; a megabyte-long name only fills logs).
 MAX_EVENT_NAME = 64
 
+#: Engine.IO sessions that have not completed a Socket.IO connect (presented a Hello) may be at most this
+#: many at once, for at most this many seconds, and send messages of at most this many bytes: a client
+#: without a credential must cost next to nothing (no 5 MB buffers, no thousands of held sockets).
+MAX_PENDING_SESSIONS = 256
+MAX_PENDING_PER_ADDRESS = 8  # so one host cannot take every pending slot and lock real nodes out
+CONNECT_DEADLINE = 10.0
+MAX_PENDING_MESSAGE = 16 * 1024
+
 #: ``on_reject(reason)``: called once per rejected packet, e.g. to count it.
 RejectHook = Callable[[str], None]
 
@@ -44,6 +53,53 @@ class GuardedServer(socketio.AsyncServer):
     def __init__(self, *args: Any, on_reject: RejectHook | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._on_reject = on_reject or (lambda _reason: None)
+        self._pending: dict[str, tuple[float, str]] = {}  # eio sid -> (connected at, client address)
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
+        now = time.monotonic()
+        for stale in [e for e, (at, _addr) in self._pending.items() if now - at > CONNECT_DEADLINE]:
+            self._pending.pop(stale, None)
+            self._on_reject("connect_deadline")
+            log.warning("session_closed", eio_sid=stale, reason="no Socket.IO connect within the deadline")
+            with contextlib.suppress(Exception):
+                await self.eio.disconnect(stale)
+        # python-engineio's ASGI environ says REMOTE_ADDR 127.0.0.1 for everyone: the ASGI scope knows better.
+        client = ((environ or {}).get("asgi.scope") or {}).get("client") or ("?", 0)
+        address = str(client[0])
+        same_host = sum(1 for _at, addr in self._pending.values() if addr == address)
+        if len(self._pending) >= MAX_PENDING_SESSIONS or same_host >= MAX_PENDING_PER_ADDRESS:
+            self._on_reject("too_many_pending")
+            log.warning("session_refused", eio_sid=eio_sid, reason="too many sessions without a Socket.IO connect",
+                        pending=len(self._pending), from_address=same_host)
+            return False  # python-engineio answers 401 and keeps nothing
+        self._pending[eio_sid] = (now, address)
+        return await super()._handle_eio_connect(eio_sid, environ)
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        if self.manager.sid_from_eio_sid(eio_sid, namespace or "/") is not None:
+            self._pending.pop(eio_sid, None)  # it presented an accepted Hello: no longer pending
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
+        self._pending.pop(eio_sid, None)
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
+    async def _pending_check(self, eio_sid: str, data: Any) -> bool:
+        """False (and the session closed) for a large message from a session that has not connected yet."""
+        if eio_sid not in self._pending:
+            return True
+        if self.manager.sid_from_eio_sid(eio_sid, "/") is not None:  # connected: it has presented its Hello
+            self._pending.pop(eio_sid, None)
+            return True
+        size = len(data) if isinstance(data, bytes | str) else 0
+        if size <= MAX_PENDING_MESSAGE:
+            return True
+        self._pending.pop(eio_sid, None)
+        self._binary_packet.pop(eio_sid, None)
+        self._on_reject("large_before_connect")
+        log.warning("packet_rejected", eio_sid=eio_sid, bytes=size, error="large message before a Socket.IO connect")
+        await self.eio.disconnect(eio_sid)
+        return False
 
     async def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
         name = data[0] if isinstance(data, list) and data else None
@@ -61,6 +117,8 @@ class GuardedServer(socketio.AsyncServer):
             await self.emit(SocketEvent.ERROR.value, encode(ErrorMessage(code=reason, detail=detail)), to=sid)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if not await self._pending_check(eio_sid, data):
+            return
         try:
             await super()._handle_eio_message(eio_sid, data)
         except Exception as exc:  # noqa: BLE001 - anything a client sends must end here, in one line
