@@ -59,7 +59,8 @@ class CloudConsole:
         return self.service.backend
 
     async def _load(self, filename: str, data: bytes, content_type: str | None) -> Any:
-        return await self.service.run(load_image, data, filename, content_type, self.settings.max_upload_bytes)
+        return await self.service.run(load_image, data, filename, content_type, self.settings.max_upload_bytes,
+                                      self.settings.max_image_pixels)
 
     # ---- known persons ----------------------------------------------------------------------------------
 

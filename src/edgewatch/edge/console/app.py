@@ -221,7 +221,7 @@ class EdgeConsole:
         try:
             filename, data = await self.web.read_upload(form.get("image"), MAX_FRAME_BYTES)
             try:
-                jpeg, width, height = await asyncio.to_thread(normalise, data)
+                jpeg, width, height = await asyncio.to_thread(normalise, data, self.node.settings.max_image_pixels)
             except UploadRefused as exc:
                 return await self._send_page(request, session, f"{filename}: {exc}.", 415)
             del data

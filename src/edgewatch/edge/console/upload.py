@@ -51,7 +51,7 @@ class UploadRefused(ValueError):
     """The upload is not an image the edge can use; the message says why, in one line."""
 
 
-def normalise(data: bytes) -> tuple[bytes, int, int]:
+def normalise(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[bytes, int, int]:
     """JPEG bytes of an uploaded JPEG/PNG/WebP photo, upright and at most MAX_SIDE a side; (jpeg, w, h).
     CPU-bound (Pillow): run it in a thread. Raises UploadRefused."""
     from edgewatch import imaging
@@ -60,9 +60,9 @@ def normalise(data: bytes) -> tuple[bytes, int, int]:
         info = imaging.probe(data, name="upload")
         if info.format not in ("JPEG", "PNG", "WEBP"):
             raise UploadRefused(f"not a JPEG, PNG or WebP image ({info.format})")
-        picture = imaging.load_image(data, max_pixels=MAX_PIXELS, draft=(MAX_SIDE, MAX_SIDE), name="upload")
+        picture = imaging.load_image(data, max_pixels=max_pixels, draft=(MAX_SIDE, MAX_SIDE), name="upload")
     except imaging.ImageTooLarge as exc:
-        raise UploadRefused(f"image larger than {MAX_PIXELS // 1_000_000} Mpx "
+        raise UploadRefused(f"image larger than {max_pixels / 1_000_000:g} Mpx "
                             f"({str(exc).removeprefix('upload: ')})") from None
     except imaging.ImageError as exc:  # its text starts with the name given above: keep only the reason
         raise UploadRefused(f"not a readable image: {str(exc).removeprefix('upload: ')}") from None
