@@ -183,3 +183,33 @@ def remove_by_prefix(prefix: str) -> None:
         for name in listed:
             if name.startswith(prefix):
                 podman(kind, "rm", "-f", name, check=False)
+
+
+def compose_project(project: str, files: tuple[str, ...], compose_bin: Path, docker_host: str,
+                    material: Material, tmp_path: Path) -> Iterator[Any]:
+    """Body of a test's ``compose`` fixture: yields ``run(*args, timeout=...)`` for ``docker-compose -p
+    PROJECT -f FILE...`` against Podman, with both sites' media and known faces; ``down -v`` afterwards."""
+    from tests.conftest import free_port
+    from tests.deploy.conftest import COMPOSE_DIR, clean_env
+
+    env = clean_env(tmp_path, DOCKER_HOST=docker_host, EDGEWATCH_TAG=TAG, EDGEWATCH_MEDIA=str(material.media),
+                    EDGEWATCH_KNOWN_DIR=str(material.known), EDGEWATCH_FPS="2",
+                    SITE1_EDGE_PORT=str(free_port()), SITE2_EDGE_PORT=str(free_port()), CLOUD_PORT=str(free_port()))
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("")
+
+    def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        argv = [str(compose_bin), "--env-file", str(empty_env), "-p", project]
+        for name in files:
+            argv += ["-f", str(COMPOSE_DIR / name)]
+        return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout, check=False,
+                              cwd=COMPOSE_DIR, env=env)
+
+    remove_by_prefix(project)
+    try:
+        yield run
+    finally:
+        down = run("down", "-v", "--timeout", "10", timeout=300)
+        if down.returncode != 0:
+            sys.stderr.write(f"compose down: {down.stderr[-2000:]}\n")
+        remove_by_prefix(project)

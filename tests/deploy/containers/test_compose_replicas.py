@@ -5,8 +5,6 @@ identify requests, and when one replica is killed the sites keep getting verdict
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import COMPOSE_DIR, clean_env
-from .conftest import KNOWN, TAG, Material, container_log, podman, remove_by_prefix, wait_for
+from .conftest import KNOWN, Material, compose_project, container_log, podman, wait_for
 
 PROJECT = "ewci-r"
 FILES = ("docker-compose.yml", "docker-compose.replicas.yml")
@@ -29,29 +26,7 @@ def _name(service: str) -> str:
 @pytest.fixture
 def compose(engine: str, compose_bin: Path, docker_host: str, health_ticker: None, material: Material,
             tmp_path: Path) -> Iterator[Any]:
-    from tests.conftest import free_port
-
-    env = clean_env(tmp_path, DOCKER_HOST=docker_host, EDGEWATCH_TAG=TAG, EDGEWATCH_MEDIA=str(material.media),
-                    EDGEWATCH_KNOWN_DIR=str(material.known), EDGEWATCH_FPS="2",
-                    SITE1_EDGE_PORT=str(free_port()), SITE2_EDGE_PORT=str(free_port()), CLOUD_PORT=str(free_port()))
-    empty_env = tmp_path / "empty.env"
-    empty_env.write_text("")
-
-    def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        argv = [str(compose_bin), "--env-file", str(empty_env), "-p", PROJECT]
-        for name in FILES:
-            argv += ["-f", str(COMPOSE_DIR / name)]
-        return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout, check=False,
-                              cwd=COMPOSE_DIR, env=env)
-
-    remove_by_prefix(PROJECT)
-    try:
-        yield run
-    finally:
-        down = run("down", "-v", "--timeout", "10", timeout=300)
-        if down.returncode != 0:
-            sys.stderr.write(f"compose down: {down.stderr[-2000:]}\n")
-        remove_by_prefix(PROJECT)
+    yield from compose_project(PROJECT, FILES, compose_bin, docker_host, material, tmp_path)
 
 
 @pytest.mark.timeout(1200)
